@@ -36,8 +36,10 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         try:
             return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            return None
+        except ModuleNotFoundError as exc:
+            if exc.name == module:  # component not built yet; a broken import still raises
+                return None
+            raise
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
