@@ -23,16 +23,26 @@ install_docker() {  # Docker engine (the machine has only the client) — see im
     :
 }
 
-install_proxy() {  # configurable-http-proxy for JupyterHub
-    :
+install_proxy() {  # configurable-http-proxy for JupyterHub (Node from Debian, proxy from npm)
+    command -v configurable-http-proxy >/dev/null && return 0
+    command -v node >/dev/null || apt_install nodejs
+    command -v npm >/dev/null || apt_install npm  # NodeSource's nodejs bundles npm; Debian's does not
+    npm install -g --no-fund --no-audit configurable-http-proxy@4.6.3 >/dev/null
 }
 
-install_postgres() {  # PostgreSQL server for the airlock's storage tests
-    :
+install_postgres() {  # PostgreSQL server for the airlock's storage tests, on loopback only
+    apt_install postgresql
+    local ver
+    ver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+    pg_lsclusters -h | grep -q "^$ver main" || pg_createcluster "$ver" main >/dev/null
+    pg_ctlcluster "$ver" main status >/dev/null 2>&1 || pg_ctlcluster "$ver" main start
+    # A password role the tests connect as over TCP loopback (VCE_TEST_POSTGRES_URL default).
+    su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='vce'\"" | grep -q 1 \
+        || su postgres -c "psql -qc \"CREATE ROLE vce LOGIN CREATEDB PASSWORD 'vce'\""
 }
 
 install_browser() {  # Debian's Chromium for Playwright (no browser download)
-    :
+    apt_install chromium
 }
 
 if [ "${1:-all}" = all ]; then
