@@ -1,0 +1,45 @@
+"""Suppress rows behind fewer than ``min_entities`` distinct people per entity column.
+
+A slot count of 0 means that entity column did not feed the row (the empty side of an outer
+join, a UNION ALL branch over other tables); every column that did feed it needs at least the
+threshold. A row of a query over people tables with no contributor at all (``count(*)`` over
+an empty filter) is suppressed too: a released zero says nobody has that property.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NAME = "threshold"
+
+
+def failing(
+    counts: list[np.ndarray], raw: np.ndarray, has_people: bool, min_entities: int
+) -> np.ndarray:
+    """Boolean mask of aggregated rows below ``min_entities`` in any feeding entity column.
+
+    >>> c = [np.array([12, 3, 0, 0]), np.array([0, 0, 0, 40])]
+    >>> failing(c, np.array([False] * 4), True, 10).tolist()
+    [False, True, True, False]
+    >>> failing(c, np.array([False, False, True, False]), True, 10).tolist()  # raw row: row export
+    [False, True, False, False]
+    """
+    n = len(raw)
+    fail = np.zeros(n, dtype=bool)
+    fed = np.zeros(n, dtype=bool)
+    for c in counts:
+        fail |= (c > 0) & (c < min_entities)
+        fed |= c > 0
+    if has_people:
+        fail |= ~fed & ~raw
+    return fail
+
+
+def smallest(counts: list[np.ndarray], keep: np.ndarray) -> int | None:
+    """Smallest positive contributor count among kept rows (for the report).
+
+    >>> smallest([np.array([12, 30]), np.array([0, 11])], np.array([True, True]))
+    11
+    """
+    vals = [int(c[keep & (c > 0)].min()) for c in counts if (keep & (c > 0)).any()]
+    return min(vals) if vals else None

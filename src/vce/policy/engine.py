@@ -1,0 +1,168 @@
+"""A locked-down in-memory DuckDB over a project's dataset files, for trusted execution.
+
+The airlock re-runs researchers' SQL on the full extracts. Static analysis already refused
+anything but one query over granted tables; this connection is the second wall: it can read
+exactly the Parquet files of the partitions the project may see and nothing else, it cannot
+load extensions or change its own settings, and it stops when told to (timeout).
+
+Which partitions: ``adult`` always, real ``minor`` only for projects approved for under-18
+data, ``minor_synthetic`` never (synthetic rows are for developing queries in the sandbox,
+never for results).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from vce.data.schema import TABLES
+
+
+class EngineError(RuntimeError):
+    """The trusted engine could not run a query (timeout, missing data, memory)."""
+
+
+class QueryTimeout(EngineError):
+    """A query ran longer than its time budget and was interrupted."""
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """The Parquet files one view reads, and whether they carry the ``audience`` partition."""
+
+    name: str
+    files: tuple[Path, ...]
+    partitioned: bool
+
+
+def partitions_for(u18_approved: bool) -> tuple[str, ...]:
+    """Audience partitions the trusted side reads for a project.
+
+    >>> partitions_for(False)
+    ('adult',)
+    >>> partitions_for(True)
+    ('adult', 'minor')
+    """
+    return ("adult", "minor") if u18_approved else ("adult",)
+
+
+def collect_files(data_dirs: Sequence[Path], u18_approved: bool) -> dict[str, TableFiles]:
+    """Map each table found in ``data_dirs`` to its explicit, allowed file list.
+
+    Files are listed one by one (no globs reach DuckDB) so that the list is also the proof of
+    what was read: a project without U18 approval never has a ``audience=minor`` path here.
+    """
+    allowed = partitions_for(u18_approved)
+    found: dict[str, list[Path]] = {}
+    partitioned: dict[str, bool] = {}
+    for root in data_dirs:
+        root = Path(root)
+        if not root.is_dir():
+            raise EngineError(f"dataset directory {root} does not exist; pass --data DIR")
+        for name, table in TABLES.items():
+            tdir = root / name
+            if not tdir.is_dir():
+                continue
+            if table.about_people:
+                files = [
+                    f
+                    for aud in allowed
+                    for f in sorted((tdir / f"audience={aud}").glob("*.parquet"))
+                ]
+            else:
+                files = sorted(tdir.glob("*.parquet"))
+            found.setdefault(name, []).extend(f.resolve() for f in files)
+            partitioned[name] = table.about_people
+    if not found:
+        dirs = ", ".join(str(d) for d in data_dirs)
+        raise EngineError(f"no tables found under {dirs}; expected DIR/<table>/... Parquet files")
+    return {n: TableFiles(n, tuple(fs), partitioned[n]) for n, fs in found.items()}
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _empty_view_sql(name: str) -> str:
+    """Build a typed, empty view for a table with no allowed files (e.g. only minors)."""
+    table = TABLES[name]
+    cols = [f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in table.schema]
+    if table.about_people:
+        cols.append("CAST(NULL AS VARCHAR) AS audience")
+    return f'CREATE VIEW "{name}" AS SELECT {", ".join(cols)} WHERE false'
+
+
+def _duck_type(t: object) -> str:
+    import pyarrow as pa
+
+    mapping = {
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.int8(): "TINYINT",
+        pa.float64(): "DOUBLE",
+        pa.string(): "VARCHAR",
+        pa.bool_(): "BOOLEAN",
+        pa.timestamp("us"): "TIMESTAMP",
+        pa.list_(pa.string()): "VARCHAR[]",
+    }
+    return mapping.get(t, "VARCHAR")  # type: ignore[call-overload]
+
+
+def open_locked(
+    tables: dict[str, TableFiles], *, memory_limit: str = "2GB", threads: int = 2
+) -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB with one view per table, able to read only those files.
+
+    ``enable_external_access=false`` with ``allowed_paths`` set to exactly the view files keeps
+    the views working while any other file, URL or extension is refused; then the configuration
+    is locked so a query cannot undo it.
+    """
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "python_enable_replacements": False,
+            "python_scan_all_frames": False,
+            "memory_limit": memory_limit,
+            "threads": threads,
+        },
+    )
+    for t in tables.values():
+        if not t.files:
+            con.execute(_empty_view_sql(t.name))
+            continue
+        files = ", ".join(_sql_str(str(f)) for f in t.files)
+        hive = "true" if t.partitioned else "false"
+        con.execute(
+            f'CREATE VIEW "{t.name}" AS SELECT * FROM read_parquet([{files}], '
+            f"hive_partitioning={hive}, union_by_name=true)"
+        )
+    paths = ", ".join(_sql_str(str(f)) for t in tables.values() for f in t.files)
+    con.execute(f"SET allowed_paths = [{paths}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+@contextmanager
+def time_limit(con: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[threading.Event]:
+    """Interrupt ``con`` after ``timeout_s`` seconds; the yielded event tells whether it fired."""
+    fired = threading.Event()
+
+    def stop() -> None:
+        fired.set()
+        con.interrupt()
+
+    timer = threading.Timer(timeout_s, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()

@@ -1,0 +1,304 @@
+"""Trusted execution: static decision, exact contributors, locked DuckDB, result checks.
+
+This is what the airlock runs for an export request (and ``vce check --execute``): the query
+is analysed statically; if allowed it is rewritten to carry its contributors
+(:mod:`vce.policy.rewrite`), run on the full extracts the project may see
+(:mod:`vce.policy.engine`), and every row is checked (:mod:`vce.policy.checks`). Only rows that
+pass leave, with helper columns dropped and counts rounded. Anything the engine cannot decide
+exactly is denied with a reason; nothing is released on a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from vce.policy.checks import (
+    CheckOutcome,
+    byte_limit,
+    dominance,
+    minor_rows,
+    rounding,
+    row_limit,
+    threshold,
+    u18,
+)
+from vce.policy.engine import EngineError, collect_files, open_locked, time_limit
+from vce.policy.rewrite import (
+    HELPER_PREFIX,
+    ContributorsUnknown,
+    Rewritten,
+    RowExportNotAllowed,
+    rewrite,
+)
+from vce.policy.violations import Violation
+
+if TYPE_CHECKING:
+    from vce.policy import Context, Decision
+
+BATCH_ROWS = 65_536
+
+
+@dataclass
+class CheckedResult:
+    """Outcome of a checked execution: the releasable table and the report that explains it."""
+
+    decision: Decision
+    allowed: bool
+    table: pa.Table | None = None
+    suppressed_rows: int = 0
+    checks: list[CheckOutcome] = field(default_factory=list)
+    reasons: list[Any] = field(default_factory=list)
+    files_read: tuple[Path, ...] = ()
+    rounded_columns: tuple[str, ...] = ()
+
+    @property
+    def released_rows(self) -> int:
+        """Number of rows that would leave."""
+        return 0 if self.table is None else self.table.num_rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON report (``vce check --execute --json``, the airlock's check report)."""
+        rows = self.table.to_pylist() if self.table is not None else []
+        return {
+            "allowed": self.allowed,
+            "violations": [_violation_dict(v) for v in self.reasons],
+            "rows": [_jsonable(r) for r in rows],
+            "suppressed_rows": self.suppressed_rows,
+            "checks": [c.to_dict() for c in self.checks],
+            "rounded_columns": list(self.rounded_columns),
+        }
+
+
+def _violation_dict(v: Any) -> dict[str, Any]:
+    if hasattr(v, "to_dict"):
+        return v.to_dict()
+    return {k: getattr(v, k, None) for k in ("rule", "message", "line", "column")}
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if hasattr(v, "isoformat"):
+            v = v.isoformat()
+        elif isinstance(v, Decimal):
+            v = int(v) if v == v.to_integral_value() else float(v)
+        elif isinstance(v, bytes):
+            v = v.hex()
+        out[k] = v
+    return out
+
+
+def _deny(decision: Any, rule: str, message: str) -> CheckedResult:
+    return CheckedResult(decision, False, reasons=[Violation(rule, message)])
+
+
+def _final_sql(rw: Rewritten) -> str:
+    """Join the rewritten query with its dominance side queries, keeping its order."""
+    if not rw.dominance:
+        return rw.sql
+    parts = [
+        f"WITH {HELPER_PREFIX}main AS (SELECT *, row_number() OVER () AS {HELPER_PREFIX}ord "
+        f"FROM ({rw.sql}))",
+        "SELECT m.*",
+    ]
+    joins = []
+    for i, d in enumerate(rw.dominance):
+        parts[-1] += f", d{i}.__vce_top AS __vce_dtop{i}, d{i}.__vce_total AS __vce_dtot{i}"
+        on = " AND ".join(f'm."{g}" IS NOT DISTINCT FROM d{i}."{g}"' for g in rw.group_keys)
+        joins.append(f"LEFT JOIN ({d.sql}) AS d{i} ON {on or 'TRUE'}")
+    return (
+        f"{parts[0]} {parts[1]} FROM {HELPER_PREFIX}main AS m {' '.join(joins)} "
+        f"ORDER BY m.{HELPER_PREFIX}ord"
+    )
+
+
+def _col(batch: pa.RecordBatch, name: str, dtype: type) -> np.ndarray:
+    arr = batch.column(batch.schema.get_field_index(name))
+    fill = False if dtype is bool else 0
+    return np.asarray(arr.fill_null(fill).to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+class _Evaluator:
+    """Applies the per-row checks batch by batch and keeps what passes (bounded by max_rows)."""
+
+    def __init__(self, rw: Rewritten, ctx: Any) -> None:
+        th = ctx.policy.thresholds
+        self.rw, self.th = rw, th
+        self.outcomes = {
+            threshold.NAME: CheckOutcome(
+                threshold.NAME, thresholds={"min_entities": th.min_entities}
+            ),
+            u18.NAME: CheckOutcome(u18.NAME, thresholds={"u18.min_entities": th.u18_min_entities}),
+            minor_rows.NAME: CheckOutcome(minor_rows.NAME, thresholds={"minor_rows": "never"}),
+            dominance.NAME: CheckOutcome(
+                dominance.NAME, thresholds={"n": th.dominance_n, "k": th.dominance_k}
+            ),
+        }
+        self.kept: list[pa.RecordBatch] = []
+        self.kept_rows = 0
+        self.suppressed = 0
+        self.smallest: int | None = None
+        self.schema: pa.Schema | None = None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        rw, th = self.rw, self.th
+        n = batch.num_rows
+        counts = [_col(batch, s, np.int64) for s in rw.slots]
+        raw = _col(batch, f"{HELPER_PREFIX}raw", bool)
+        minor = _col(batch, f"{HELPER_PREFIX}minor", bool)
+        minor_raw = _col(batch, f"{HELPER_PREFIX}minor_raw", bool)
+        masks = [
+            (threshold.NAME, threshold.failing(counts, raw, rw.has_people, th.min_entities)),
+            (u18.NAME, u18.failing(counts, minor, th.u18_min_entities)),
+            (minor_rows.NAME, minor_rows.failing(raw, minor_raw)),
+        ]
+        dom = np.zeros(n, dtype=bool)
+        for i in range(len(rw.dominance)):
+            top = _col(batch, f"__vce_dtop{i}", float)
+            tot = _col(batch, f"__vce_dtot{i}", float)
+            dom |= dominance.failing(top, tot, th.dominance_k)
+        masks.append((dominance.NAME, dom))
+        suppressed = np.zeros(n, dtype=bool)
+        for name, mask in masks:
+            out = self.outcomes[name]
+            out.failed += int(mask.sum())
+            out.passed += int(n - mask.sum())
+            out.suppressed += int((mask & ~suppressed).sum())
+            suppressed |= mask
+        keep = ~suppressed
+        self.suppressed += int(suppressed.sum())
+        small = threshold.smallest(counts, keep)
+        if small is not None:
+            self.smallest = small if self.smallest is None else min(self.smallest, small)
+        if self.kept_rows <= th.max_rows and keep.any():
+            visible = [
+                i for i, f in enumerate(batch.schema) if not f.name.startswith(HELPER_PREFIX)
+            ]
+            kept = batch.filter(pa.array(keep)).select(visible)
+            self.kept.append(kept)
+        self.kept_rows += int(keep.sum())
+
+
+def run_checked(
+    sql: str,
+    ctx: Context,
+    data_dirs: Sequence[Path],
+    *,
+    timeout_s: float = 60,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+) -> CheckedResult:
+    """Decide, execute and check ``sql`` for a project; return what may leave and why.
+
+    Denied statically → nothing runs. Contributors not computable exactly, timeouts, engine
+    errors, row or byte limits → denied with a reason. Otherwise rows below a threshold are
+    suppressed and the rest is returned with counts rounded.
+    """
+    from vce.policy import analyze
+
+    decision = analyze(sql, ctx)
+    if not decision.allowed:
+        return CheckedResult(decision, False, reasons=list(decision.violations))
+    try:
+        rw = rewrite(sql, ctx.policy)
+    except (ContributorsUnknown, RowExportNotAllowed) as e:
+        return _deny(decision, e.rule, str(e))
+
+    try:
+        tables = collect_files(data_dirs, ctx.u18_approved)
+    except EngineError as e:
+        return _deny(decision, "data-unavailable", str(e))
+    granted = getattr(ctx, "tables", None)
+    if granted is not None:
+        tables = {n: t for n, t in tables.items() if n in granted}
+    files = tuple(f for t in tables.values() for f in t.files)
+
+    ev = _Evaluator(rw, ctx)
+    con = open_locked(tables, memory_limit=memory_limit, threads=threads)
+    try:
+        with time_limit(con, timeout_s) as fired:
+            try:
+                reader = con.execute(_final_sql(rw)).fetch_record_batch(BATCH_ROWS)
+                ev.schema = reader.schema
+                for batch in reader:
+                    ev.add(batch)
+            except duckdb.Error as e:
+                if fired.is_set():
+                    return _deny(
+                        decision,
+                        "timeout",
+                        f"the query ran longer than {timeout_s:g} s and was stopped; "
+                        "filter or aggregate earlier, or ask for a longer time budget",
+                    )
+                return _deny(decision, "execution-error", f"the engine refused the query: {e}")
+    finally:
+        con.close()
+
+    th = ctx.policy.thresholds
+    checks = list(ev.outcomes.values())
+    checks[0].smallest_group = ev.smallest
+    checks.append(
+        CheckOutcome(
+            rounding.NAME,
+            passed=ev.kept_rows,
+            thresholds={"rounding": th.rounding},
+            detail=", ".join(rw.rounded_columns),
+        )
+    )
+    rows_out = CheckOutcome(row_limit.NAME, thresholds={"max_rows": th.max_rows})
+    checks.append(rows_out)
+    reasons: list[Any] = []
+    table: pa.Table | None = None
+    if row_limit.exceeded(ev.kept_rows, th.max_rows):
+        rows_out.failed = 1
+        reasons.append(
+            Violation(
+                "row-limit",
+                f"{ev.kept_rows} rows would be released, more than the limit of {th.max_rows}; "
+                "aggregate further or split the export",
+            )
+        )
+    else:
+        rows_out.passed = 1
+        table = pa.Table.from_batches(ev.kept) if ev.kept else _empty_output(ev.schema)
+    bytes_out = CheckOutcome(byte_limit.NAME, thresholds={"max_bytes": th.max_bytes})
+    checks.append(bytes_out)
+    if table is not None:
+        nbytes = byte_limit.size(table)
+        if byte_limit.exceeded(nbytes, th.max_bytes):
+            bytes_out.failed = 1
+            reasons.append(
+                Violation(
+                    "byte-limit",
+                    f"the release would be {nbytes} bytes, more than the limit of "
+                    f"{th.max_bytes}; select fewer columns or rows",
+                )
+            )
+            table = None
+        else:
+            bytes_out.passed = 1
+    allowed = not reasons
+    return CheckedResult(
+        decision,
+        allowed,
+        table=table if allowed else None,
+        suppressed_rows=ev.suppressed,
+        checks=checks,
+        reasons=reasons,
+        files_read=files,
+        rounded_columns=rw.rounded_columns,
+    )
+
+
+def _empty_output(schema: pa.Schema | None) -> pa.Table:
+    """Build an empty release with the query's columns (everything was suppressed)."""
+    fields = [f for f in (schema or pa.schema([])) if not f.name.startswith(HELPER_PREFIX)]
+    return pa.schema(fields).empty_table()

@@ -1,0 +1,661 @@
+"""Rewrite an allowed query so that every output row carries its contributors, computed exactly.
+
+Disclosure checks need, for every released row, how many distinct people stand behind it (per
+entity column of every table feeding the row) and whether any of them is under 18. The
+rewrite adds *helper columns* to every SELECT of the query, scope by scope:
+
+* a base table of people contributes one *slot* per entity column (``videos.author_id``;
+  ``follows`` has two) holding that row's id, and a *minor flag* ``audience = 'minor'``;
+* a non-aggregating SELECT passes its sources' slots through unchanged;
+* an aggregating SELECT turns each slot into the exact set of distinct ids of its group:
+  ``list(DISTINCT id)`` over base rows, ``list_distinct(flatten(list(ids)))`` over sets that
+  an inner aggregate already built, and ``bool_or`` for flags. At the outermost level the sets
+  are only counted (``count(DISTINCT id)``), which is as cheap as the query itself;
+* ``UNION ALL`` branches are aligned slot by slot; joins take the union of their sides' slots.
+
+Everything whose contributors this cannot follow exactly (subqueries inside expressions,
+window functions, ``UNION``/``INTERSECT``/``EXCEPT``, recursive CTEs, table functions other
+than ``UNNEST``) raises :class:`ContributorsUnknown`, and the query is denied, never run on a
+guess.
+
+The outermost SELECT also gets rounding of counts (see :mod:`vce.policy.checks.rounding`)
+and, for sums of measures that declare dominance, the group keys needed to compute the
+top-n share in a side query (see :mod:`vce.policy.checks.dominance`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+from sqlglot.optimizer.qualify import qualify
+
+from vce.data.schema import TABLES
+from vce.policy.checks.rounding import rounded_sql
+from vce.policy.model import ColumnClass, Policy
+
+HELPER_PREFIX = "__vce_"
+COUNT_FUNCS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
+
+
+class ContributorsUnknown(ValueError):
+    """The engine cannot compute a query's contributors exactly; the query must be denied."""
+
+    rule = "contributors-unknown"
+
+
+class RowExportNotAllowed(ValueError):
+    """Rows of a table without row-level export would leave unaggregated."""
+
+    rule = "row-export-not-allowed"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One entity column feeding a scope: ``kind`` is ``row`` (one id) or ``set`` (id list)."""
+
+    name: str
+    table: str
+    column: str
+    kind: str
+
+
+@dataclass
+class Layout:
+    """The helper columns a rewritten scope outputs and what flows through them."""
+
+    slots: dict[str, Slot] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)  # helper name -> kind (row/set)
+    raw_tables: set[str] = field(default_factory=set)  # base tables whose rows pass unaggregated
+    count_columns: set[str] = field(default_factory=set)  # outputs that are plain counts
+    dominance_columns: set[str] = field(default_factory=set)  # outputs built from such measures
+
+
+@dataclass(frozen=True)
+class DominanceSum:
+    """A released ``sum`` of a dominance measure: the side query computing its top-n share."""
+
+    output: str
+    sql: str  # returns the group keys __vce_g<i>, __vce_top, __vce_total
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """The query to run and what the checks need to know about its helper columns."""
+
+    sql: str
+    slots: tuple[str, ...]  # count columns __vce_n_<slot> for aggregated slots
+    has_people: bool
+    raw_tables: frozenset[str]
+    rounded_columns: tuple[str, ...]
+    dominance: tuple[DominanceSum, ...]
+    group_keys: tuple[str, ...]
+    output_columns: tuple[str, ...]
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_list(t):
+        return _duck_type(t.value_type) + "[]"
+    return {
+        "int64": "BIGINT",
+        "int32": "INTEGER",
+        "int8": "TINYINT",
+        "double": "DOUBLE",
+        "string": "VARCHAR",
+        "bool": "BOOLEAN",
+        "timestamp[us]": "TIMESTAMP",
+    }.get(str(t), "VARCHAR")
+
+
+def dataset_schema() -> dict[str, dict[str, str]]:
+    """Column types of every table, plus the ``audience`` partition column of people tables."""
+    out: dict[str, dict[str, str]] = {}
+    for name, table in TABLES.items():
+        cols = {f.name: _duck_type(f.type) for f in table.schema}
+        if table.about_people:
+            cols["audience"] = "VARCHAR"
+        out[name] = cols
+    return out
+
+
+def _ident(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", name.lower())
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _alias(e: exp.Expression, name: str) -> exp.Alias:
+    return exp.alias_(e, name, quoted=True)
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _is_agg(node: exp.Expression) -> bool:
+    """Tell whether ``node`` is an aggregate call of its scope (not a window function)."""
+    return isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
+
+
+def _scope_nodes(sel: exp.Select) -> Iterable[exp.Expression]:
+    """Expressions evaluated in this SELECT (projections, WHERE, HAVING, ORDER, join ON)."""
+    for key in ("expressions", "where", "having", "group", "order", "qualify"):
+        val = sel.args.get(key)
+        for v in val if isinstance(val, list) else [val]:
+            if v is not None:
+                yield v
+    for j in sel.args.get("joins") or []:
+        if j.args.get("on") is not None:
+            yield j.args["on"]
+
+
+def _output_name(e: exp.Expression) -> str:
+    return e.alias_or_name
+
+
+class _Rewriter:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._exprs: dict[int, dict[str, exp.Expression]] = {}
+        self._src_cache: dict[int, list[tuple[str, str, Layout | None]]] = {}
+        self.dominance: list[DominanceSum] = []
+        self.group_keys: list[str] = []
+        self.rounded: list[str] = []
+
+    # -- query nodes -------------------------------------------------------------------------
+
+    def query(self, q: exp.Expression, ctes: dict[str, Layout], top: bool) -> Layout:
+        with_ = q.args.get("with") or q.args.get("with_")
+        if with_ is not None:
+            if with_.args.get("recursive"):
+                raise ContributorsUnknown("recursive CTEs are not supported in exported queries")
+            ctes = dict(ctes)
+            for cte in with_.expressions:
+                ctes[cte.alias_or_name] = self.query(cte.this, ctes, top=False)
+        if isinstance(q, exp.Select):
+            return self.select(q, ctes, top)
+        if isinstance(q, exp.Union) and not q.args.get("distinct"):
+            return self.union_all(q, ctes, top)
+        if isinstance(q, exp.Subquery):
+            return self.query(q.this, ctes, top)
+        kind = type(q).__name__.upper()
+        if isinstance(q, exp.Union):
+            kind = "UNION (distinct)"
+        raise ContributorsUnknown(
+            f"{kind} merges or removes rows so contributors cannot be traced; use UNION ALL"
+        )
+
+    def union_all(self, u: exp.Union, ctes: dict[str, Layout], top: bool) -> Layout:
+        branches: list[exp.Select] = []
+
+        def walk(n: exp.Expression) -> None:
+            if (
+                isinstance(n, exp.Union)
+                and not n.args.get("distinct")
+                and n is not u
+                and (n.args.get("with") or n.args.get("with_"))
+            ):
+                raise ContributorsUnknown("WITH inside a UNION ALL branch; move it to the top")
+            if isinstance(n, exp.Union):
+                if n.args.get("distinct"):
+                    raise ContributorsUnknown("UNION (distinct) inside UNION ALL; use UNION ALL")
+                walk(n.left)
+                walk(n.right)
+            elif isinstance(n, exp.Subquery):
+                walk(n.this)
+            elif isinstance(n, exp.Select):
+                branches.append(n)
+            else:
+                raise ContributorsUnknown(f"{type(n).__name__} in a set operation")
+
+        walk(u)
+        layouts = [self.select(b, ctes, top, finalize=False) for b in branches]
+        if top and self.dominance:
+            raise ContributorsUnknown(
+                "dominance of sums cannot be checked across UNION ALL branches; "
+                "export each branch as its own query"
+            )
+        names = sorted({s for lay in layouts for s in lay.slots})
+        flags = sorted({f for lay in layouts for f in lay.flags})
+        merged = Layout()
+        for lay in layouts:
+            merged.raw_tables |= lay.raw_tables
+        first = layouts[0]
+        merged.count_columns = set(first.count_columns)
+        merged.dominance_columns = set().union(*(lay.dominance_columns for lay in layouts))
+        for name in names:
+            kinds = {lay.slots[name].kind for lay in layouts if name in lay.slots}
+            proto = next(lay.slots[name] for lay in layouts if name in lay.slots)
+            kind = "set" if "set" in kinds else "row"
+            merged.slots[name] = Slot(name, proto.table, proto.column, kind)
+        for f in flags:
+            merged.flags[f] = "set" if any(lay.flags.get(f) == "set" for lay in layouts) else "row"
+        for b, lay in zip(branches, layouts, strict=True):
+            self._finish_select(b, lay, merged, top)
+        return merged
+
+    def select(
+        self, sel: exp.Select, ctes: dict[str, Layout], top: bool, finalize: bool = True
+    ) -> Layout:
+        for node in _scope_nodes(sel):
+            for sub in node.find_all(exp.Query):
+                if sub is not node or isinstance(node, exp.Query):
+                    raise ContributorsUnknown(
+                        "a subquery inside an expression (IN, EXISTS, scalar) hides whose rows "
+                        "decide the result; rewrite it as a JOIN or a CTE"
+                    )
+            if any(isinstance(w, exp.Window) for w in node.find_all(exp.Window)):
+                raise ContributorsUnknown(
+                    "window functions mix rows of different groups; aggregate with GROUP BY"
+                )
+        if sel.args.get("distinct") and sel.args["distinct"].args.get("on"):
+            raise ContributorsUnknown("DISTINCT ON picks one row per key; use GROUP BY")
+        if sel.args.get("qualify"):
+            raise ContributorsUnknown("QUALIFY filters on window results; use GROUP BY")
+
+        sources = self._sources(sel, ctes)
+        aggregating = bool(sel.args.get("group")) or any(
+            _is_agg(a) for node in _scope_nodes(sel) for a in node.find_all(exp.AggFunc)
+        )
+        if sel.args.get("distinct"):
+            if aggregating:
+                raise ContributorsUnknown("SELECT DISTINCT over aggregates; drop DISTINCT")
+            sel.set("distinct", None)
+            keys = [p.unalias().copy() for p in sel.expressions]
+            sel.set("group", exp.Group(expressions=keys))
+            aggregating = True
+
+        inner = Layout()  # what the sources provide, as expressions on this scope
+        exprs: dict[str, exp.Expression] = {}
+        counter: dict[tuple[str, str], int] = {}
+        for alias, table, lay in sources:
+            if lay is None:  # base table
+                raw = Layout(raw_tables={table})
+                tpol = self.policy.tables.get(table)
+                if tpol is not None and tpol.entity:
+                    for col in tpol.entity:
+                        name = self._slot_name(table, col, counter)
+                        raw.slots[name] = Slot(name, table, col, "row")
+                        exprs[name] = _col(col, alias)
+                    fname = self._flag_name(table, counter)
+                    raw.flags[fname] = "row"
+                    exprs[fname] = exp.EQ(
+                        this=_col("audience", alias), expression=exp.Literal.string("minor")
+                    )
+                self._merge(inner, raw)
+                continue
+            mapped = Layout(raw_tables=set(lay.raw_tables))
+            for old, slot in lay.slots.items():
+                name = self._slot_name(slot.table, slot.column, counter)
+                mapped.slots[name] = Slot(name, slot.table, slot.column, slot.kind)
+                exprs[name] = _col(old, alias)
+            for old, kind in lay.flags.items():
+                fname = self._flag_name(old.split("__")[-2], counter)
+                mapped.flags[fname] = kind
+                exprs[fname] = _col(old, alias)
+            self._merge(inner, mapped)
+
+        layout = Layout()
+        by_alias = {a: (t, lay) for a, t, lay in sources}
+        layout.count_columns = self._count_outputs(sel, by_alias)
+        layout.dominance_columns = self._dominance_outputs(sel, by_alias)
+        if aggregating:
+            if top:
+                self._plan_dominance(sel, by_alias, exprs, inner)
+            for name, slot in inner.slots.items():
+                e = exprs[name]
+                if slot.kind == "row":
+                    agg = (
+                        exp.Count(this=exp.Distinct(expressions=[e]))
+                        if top
+                        else _fn("list", exp.Distinct(expressions=[e]))
+                    )
+                else:
+                    flat = _fn("list_distinct", _fn("flatten", _fn("list", e)))
+                    agg = _fn("len", flat) if top else flat
+                layout.slots[name] = Slot(name, slot.table, slot.column, "set")
+                exprs[name] = agg
+            for fname in inner.flags:
+                layout.flags[fname] = "set"
+                exprs[fname] = _fn("bool_or", exprs[fname])
+        else:
+            layout.slots = dict(inner.slots)
+            layout.flags = dict(inner.flags)
+            layout.raw_tables = set(inner.raw_tables)
+            if top:
+                for name, slot in inner.slots.items():
+                    if slot.kind == "set":
+                        exprs[name] = _fn("len", exprs[name])
+        self._exprs[id(sel)] = exprs
+        if finalize:
+            self._finish_select(sel, layout, layout, top)
+        return layout
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _slot_name(self, table: str, column: str, counter: dict[tuple[str, str], int]) -> str:
+        k = counter.get((table, column), 0)
+        counter[(table, column)] = k + 1
+        return f"{HELPER_PREFIX}e__{_ident(table)}__{_ident(column)}__{k}"
+
+    def _flag_name(self, table: str, counter: dict[tuple[str, str], int]) -> str:
+        k = counter.get((table, ""), 0)
+        counter[(table, "")] = k + 1
+        return f"{HELPER_PREFIX}m__{_ident(table)}__{k}"
+
+    @staticmethod
+    def _merge(into: Layout, other: Layout) -> None:
+        into.slots.update(other.slots)
+        into.flags.update(other.flags)
+        into.raw_tables |= other.raw_tables
+
+    def _sources(
+        self, sel: exp.Select, ctes: dict[str, Layout]
+    ) -> list[tuple[str, str, Layout | None]]:
+        """(alias, base table or '', layout of a CTE/derived table or None for a base table)."""
+        froms: list[exp.Expression] = []
+        f = sel.args.get("from") or sel.args.get("from_")
+        if f is not None:
+            froms.append(f.this)
+        for j in sel.args.get("joins") or []:
+            if j.args.get("kind", "").upper() in {"SEMI", "ANTI"}:
+                raise ContributorsUnknown("SEMI/ANTI joins filter by rows that are not output")
+            froms.append(j.this)
+        out: list[tuple[str, str, Layout | None]] = []
+        self._src_cache[id(sel)] = out
+        for src in froms:
+            alias = src.alias_or_name
+            if isinstance(src, exp.Table) and not src.args.get("db"):
+                name = src.name
+                if name in ctes:
+                    out.append((alias, name, ctes[name]))
+                elif name in TABLES:
+                    out.append((alias, name, None))
+                else:
+                    raise ContributorsUnknown(f"unknown table {name!r}")
+            elif isinstance(src, exp.Subquery):
+                out.append((alias, "", self.query(src.this, ctes, top=False)))
+            elif isinstance(src, exp.Unnest) or (
+                isinstance(src, exp.Table) and isinstance(src.this, exp.Unnest)
+            ):
+                continue  # values of the row it unnests: contributes no one new
+            elif isinstance(src, exp.Lateral) and isinstance(src.this, exp.Unnest):
+                continue
+            else:
+                raise ContributorsUnknown(
+                    f"{type(src).__name__} as a source: contributors cannot be traced"
+                )
+        return out
+
+    def _source_of(
+        self, col: exp.Column, by_alias: dict[str, tuple[str, Layout | None]]
+    ) -> tuple[str, Layout | None] | None:
+        return by_alias.get(col.table)
+
+    def _count_outputs(
+        self, sel: exp.Select, by_alias: dict[str, tuple[str, Layout | None]]
+    ) -> set[str]:
+        out = set()
+        for p in sel.expressions:
+            e = p.unalias()
+            while isinstance(e, exp.Cast | exp.Paren):
+                e = e.this
+            if self._is_count_like(e, by_alias):
+                out.add(_output_name(p))
+        return out
+
+    def _is_count_like(
+        self, e: exp.Expression, by_alias: dict[str, tuple[str, Layout | None]]
+    ) -> bool:
+        if isinstance(e, COUNT_FUNCS):
+            return True
+        if isinstance(e, exp.Sum) and isinstance(e.this, exp.Column):
+            e = e.this
+        if isinstance(e, exp.Column):
+            src = self._source_of(e, by_alias)
+            return bool(src and src[1] is not None and e.name in src[1].count_columns)
+        return False
+
+    def _dominance_cols(
+        self, e: exp.Expression, by_alias: dict[str, tuple[str, Layout | None]]
+    ) -> tuple[list[exp.Column], list[exp.Column]]:
+        """Columns under ``e`` that are dominance measures: (on base tables, from inner scopes)."""
+        base, inner = [], []
+        for c in e.find_all(exp.Column):
+            src = self._source_of(c, by_alias)
+            if src is None:
+                continue
+            table, lay = src
+            if lay is None:
+                tpol = self.policy.tables.get(table)
+                cp = tpol.columns.get(c.name) if tpol else None
+                if cp is not None and cp.cls is ColumnClass.MEASURE and cp.dominance:
+                    base.append(c)
+            elif c.name in lay.dominance_columns:
+                inner.append(c)
+        return base, inner
+
+    def _dominance_outputs(
+        self, sel: exp.Select, by_alias: dict[str, tuple[str, Layout | None]]
+    ) -> set[str]:
+        out = set()
+        for p in sel.expressions:
+            base, inner = self._dominance_cols(p, by_alias)
+            if base or inner:
+                out.add(_output_name(p))
+        return out
+
+    def _plan_dominance(
+        self,
+        sel: exp.Select,
+        by_alias: dict[str, tuple[str, Layout | None]],
+        exprs: dict[str, exp.Expression],
+        inner: Layout,
+    ) -> None:
+        """For each released sum of a dominance measure, build the exact top-n side query."""
+        for p in sel.expressions:
+            for s in p.find_all(exp.Sum):
+                if not _is_agg(s):
+                    continue
+                base, inner_cols = self._dominance_cols(s, by_alias)
+                if inner_cols:
+                    raise ContributorsUnknown(
+                        f"dominance of {_output_name(p)!r}: a sum of sums of a measure that "
+                        "declares dominance cannot be checked exactly; sum the base rows"
+                    )
+                if not base:
+                    continue
+                group = sel.args.get("group")
+                if group is not None and (
+                    group.args.get("rollup")
+                    or group.args.get("cube")
+                    or group.args.get("grouping_sets")
+                    or group.args.get("all")
+                ):
+                    raise ContributorsUnknown(
+                        "dominance with ROLLUP/CUBE/GROUPING SETS/GROUP BY ALL cannot be "
+                        "checked exactly; list the GROUP BY keys"
+                    )
+                keys = list(group.expressions) if group is not None else []
+                table, _ = by_alias[base[0].table]
+                tpol = self.policy.tables[table]
+                if not tpol.entity:
+                    continue  # no people behind the rows: nothing to dominate
+                ent = _col(tpol.entity[0], base[0].table)
+                if not self.group_keys:
+                    for i, k in enumerate(keys):
+                        name = f"{HELPER_PREFIX}g{i}"
+                        self.group_keys.append(name)
+                        exprs[name] = k.copy()
+                side = sel.copy()
+                side.set("order", None)
+                side.set("limit", None)
+                side.set("offset", None)
+                side.set("having", None)
+                side.set("group", None)
+                gk = [_alias(k.copy(), f"{HELPER_PREFIX}g{i}") for i, k in enumerate(keys)]
+                side.set(
+                    "expressions",
+                    [*gk, _alias(ent, "__vce_ent"), _alias(s.this.copy(), "__vce_v")],
+                )
+                inner_sql = side.sql("duckdb")
+                gnames = ", ".join(f'"{HELPER_PREFIX}g{i}"' for i in range(len(keys)))
+                part = f"PARTITION BY {gnames}" if keys else ""
+                n = self.policy.thresholds.dominance_n
+                sql = (
+                    f"SELECT {gnames + ', ' if keys else ''}"
+                    f"sum(__vce_s) FILTER (WHERE __vce_rank <= {n}) AS __vce_top, "
+                    f"sum(__vce_s) AS __vce_total FROM ("
+                    f"SELECT *, row_number() OVER ({part} ORDER BY __vce_s DESC) AS __vce_rank "
+                    f"FROM (SELECT {gnames + ', ' if keys else ''}__vce_ent, "
+                    f"sum(__vce_v) AS __vce_s FROM ({inner_sql}) "
+                    f"GROUP BY {gnames + ', ' if keys else ''}__vce_ent)) "
+                    f"{'GROUP BY ' + gnames if keys else ''}"
+                )
+                self.dominance.append(DominanceSum(_output_name(p), sql))
+
+    def _finish_select(self, sel: exp.Select, own: Layout, target: Layout, top: bool) -> None:
+        """Append the helper columns in ``target``'s order (NULL/0 where this branch has none)."""
+        exprs = self._exprs[id(sel)]
+        extra: list[exp.Expression] = []
+        if top:
+            by_alias = {a: (t, lay) for a, t, lay in self._sources_cache(sel)}
+            self._round_counts(sel, by_alias)
+            for name, slot in sorted(target.slots.items()):
+                if slot.kind != "set":
+                    continue
+                e = exprs.get(name) if name in own.slots and own.slots[name].kind == "set" else None
+                e = (
+                    exp.Literal.number(0)
+                    if e is None
+                    else exp.Coalesce(this=e, expressions=[exp.Literal.number(0)])
+                )
+                extra.append(_alias(e, f"{HELPER_PREFIX}n{name[len(HELPER_PREFIX) + 1 :]}"))
+            minor_set = [exprs[f] for f in sorted(own.flags) if own.flags[f] == "set"]
+            minor_raw = [exprs[f] for f in sorted(own.flags) if own.flags[f] == "row"]
+            extra.append(_alias(self._any(minor_set), f"{HELPER_PREFIX}minor"))
+            extra.append(_alias(self._any(minor_raw), f"{HELPER_PREFIX}minor_raw"))
+            extra.append(_alias(exp.Boolean(this=bool(own.raw_tables)), f"{HELPER_PREFIX}raw"))
+            for g in self.group_keys:
+                if g in exprs:
+                    extra.append(_alias(exprs[g], g))
+        else:
+            for name, slot in sorted(target.slots.items()):
+                e = exprs.get(name)
+                if e is None:
+                    e = exp.Null()
+                elif slot.kind == "set" and own.slots[name].kind == "row":
+                    e = exp.If(
+                        this=exp.Is(this=e.copy(), expression=exp.Null()),
+                        true=exp.Null(),
+                        false=exp.Array(expressions=[e]),
+                    )
+                extra.append(_alias(e, name))
+            for f in sorted(target.flags):
+                extra.append(_alias(exprs.get(f, exp.Null()), f))
+        sel.set("expressions", [*sel.expressions, *extra])
+
+    @staticmethod
+    def _any(flags: list[exp.Expression]) -> exp.Expression:
+        if not flags:
+            return exp.Boolean(this=False)
+        parts = [exp.Coalesce(this=f, expressions=[exp.Boolean(this=False)]) for f in flags]
+        out: exp.Expression = parts[0]
+        for p in parts[1:]:
+            out = exp.Or(this=out, expression=p)
+        return exp.Paren(this=out)
+
+    def _sources_cache(self, sel: exp.Select) -> list[tuple[str, str, Layout | None]]:
+        return self._src_cache.get(id(sel), [])
+
+    def _round_counts(
+        self, sel: exp.Select, by_alias: dict[str, tuple[str, Layout | None]]
+    ) -> None:
+        """Round every count the outermost SELECT outputs (also inside ratios) to the base."""
+        base = self.policy.thresholds.rounding
+        if base <= 1:
+            return
+        new = []
+        group = sel.args.get("group")
+        keys = {k.sql() for k in group.expressions} if group is not None else set()
+        for p in sel.expressions:
+            touched = False
+            if p.unalias().sql() in keys:  # a count used as a histogram key is a dimension
+                new.append(p)
+                continue
+            head = p.unalias()
+            while isinstance(head, exp.Cast | exp.Paren):
+                head = head.this
+
+            def fix(node: exp.Expression, head: exp.Expression = head) -> exp.Expression:
+                nonlocal touched
+                if isinstance(node, COUNT_FUNCS) and _is_agg(node):
+                    touched = True
+                    return sqlglot.parse_one(rounded_sql(node.sql("duckdb"), base), "duckdb")
+                if node is head and self._is_count_like(node, by_alias):
+                    # a count passed through from an inner scope, or a sum of such counts
+                    touched = True
+                    return sqlglot.parse_one(rounded_sql(node.sql("duckdb"), base), "duckdb")
+                return node
+
+            name = _output_name(p)
+            fixed = (p.this if isinstance(p, exp.Alias) else p).transform(fix, copy=False)
+            q = _alias(fixed, name) if touched else p
+            if touched:
+                self.rounded.append(name)
+            new.append(q)
+        sel.set("expressions", new)
+
+
+def rewrite(sql: str, policy: Policy) -> Rewritten:
+    """Qualify ``sql`` against the dataset schema and add the contributor helper columns.
+
+    >>> from vce.policy.model import load_policy
+    >>> r = rewrite("SELECT region_code, count(*) AS n FROM videos GROUP BY 1", load_policy())
+    >>> r.slots, r.rounded_columns
+    (('__vce_n__videos__author_id__0',), ('n',))
+    >>> 'COUNT(DISTINCT "videos"."author_id")' in r.sql
+    True
+    """
+    try:
+        tree = sqlglot.parse_one(sql, dialect="duckdb")
+        tree = qualify(tree, schema=dataset_schema(), dialect="duckdb")
+    except sqlglot.errors.SqlglotError as e:
+        raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
+    if not isinstance(tree, exp.Query):
+        raise ContributorsUnknown("only a single query can be executed")
+    for c in tree.find_all(exp.Column, exp.Identifier):
+        if c.name.lower().startswith(HELPER_PREFIX):
+            raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
+    outputs = tuple(tree.named_selects)
+    rw = _Rewriter(policy)
+    layout = rw.query(tree, {}, top=True)
+    raw = frozenset(layout.raw_tables)
+    for t in sorted(raw):
+        tpol = policy.tables.get(t)
+        if tpol is None or not tpol.row_export_columns:
+            raise RowExportNotAllowed(
+                f"rows of {t!r} would leave one by one, and the policy does not allow row-level "
+                f"export of {t!r}; aggregate with GROUP BY"
+            )
+    slots = tuple(
+        f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}"
+        for n, s in sorted(layout.slots.items())
+        if s.kind == "set"
+    )
+    return Rewritten(
+        sql=tree.sql("duckdb"),
+        slots=slots,
+        has_people=bool(layout.slots),
+        raw_tables=raw,
+        rounded_columns=tuple(dict.fromkeys(rw.rounded)),
+        dominance=tuple(rw.dominance),
+        group_keys=tuple(rw.group_keys),
+        output_columns=outputs,
+    )
