@@ -1,0 +1,270 @@
+"""The hardened sandbox spawner: DESIGN's first trust boundary, applied to every container.
+
+Every hardening value is computed in :meth:`VCESpawner.hardened_host_config` and merged *over*
+whatever ``extra_host_config`` a deployment sets, so configuration can add but never loosen:
+internal network, non-root uid, ``cap_drop ALL``, ``no-new-privileges``, read-only root with a
+tmpfs ``/tmp``, pids / memory / CPU limits, no swap, ``remove=True``. What a sandbox mounts comes
+from the project registry at each start — never from the request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dockerspawner import DockerSpawner
+from tornado import web
+from traitlets import Any as AnyTrait
+from traitlets import Bool, Int, Unicode, default
+
+from vce.hub.access import STATE_DATASETS, STATE_U18, AccessDenied, Registry, SpawnGrant, decide
+from vce.hub.mounts import DatasetMissing, data_binds
+
+
+class VCESpawner(DockerSpawner):
+    """One hardened container per researcher × project, named ``/user/<name>/<project>/``."""
+
+    registry = AnyTrait(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Project registry (an object with ``project(slug)``, see vce.hub.access.Registry).
+
+        ``None`` opens the airlock's registry at ``registry_url``.
+        """,
+    )
+    registry_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the airlock database holding the project registry.",
+    )
+    sandbox_uid = Int(
+        1000,
+        config=True,
+        help="Non-root uid (and gid) the container runs as; 0 is refused.",
+    )
+    pids_limit = Int(
+        256,
+        config=True,
+        help="Maximum processes/threads in the container: a fork bomb stops here.",
+    )
+    tmp_size = Unicode(
+        "512M",
+        config=True,
+        help="Size of the tmpfs mounted on /tmp; the root filesystem itself is read-only.",
+    )
+    home_dir = Unicode(
+        "/home/researcher",
+        config=True,
+        help="Home folder inside the image; the per user × project volume is mounted here.",
+    )
+    home_volume_template = Unicode(
+        "vce-home-{username}--{project}",
+        config=True,
+        help="Name of the persistent Docker volume holding a researcher's home in one project.",
+    )
+    data_root = Unicode(
+        "",
+        config=True,
+        help="Host folder with one subfolder per dataset; granted ones are bound read-only.",
+    )
+    data_mount = Unicode(
+        "/data",
+        config=True,
+        help="Container folder where granted datasets appear (exported as VCE_DATA_DIR).",
+    )
+    airlock_url = Unicode(
+        "",
+        config=True,
+        help="Airlock base URL as reachable from the sandbox network (VCE_AIRLOCK_URL).",
+    )
+    duckdb_threads = Int(
+        0,
+        config=True,
+        help="VCE_THREADS for the in-sandbox DuckDB; 0 derives it from cpu_limit.",
+    )
+    enforce_firewall_network = Bool(
+        True,
+        config=True,
+        help="Refuse to start unless network_name is set (sandboxes never use the default bridge).",
+    )
+
+    grant: SpawnGrant | None = None
+
+    # ---- no user choice: one image, no options form, no user options -------------------------
+    @default("options_form")
+    def _no_options_form(self) -> str:
+        return ""
+
+    @default("options_from_form")
+    def _no_options_from_form(self):  # type: ignore[no-untyped-def]
+        return lambda formdata: {}
+
+    @default("allowed_images")
+    def _no_image_choice(self) -> dict[str, str]:
+        return {}
+
+    @default("remove")
+    def _remove_default(self) -> bool:
+        return True
+
+    @default("use_internal_ip")
+    def _internal_ip_default(self) -> bool:
+        return True
+
+    @default("prefix")
+    def _prefix_default(self) -> str:
+        return "vce"
+
+    @default("name_template")
+    def _name_template_default(self) -> str:
+        return "{prefix}-{username}--{servername}"
+
+    @default("pull_policy")
+    def _pull_policy_default(self) -> str:
+        return "never"
+
+    @default("disable_user_config")
+    def _disable_user_config_default(self) -> bool:
+        return True
+
+    # ---- the registry -----------------------------------------------------------------------
+    def _registry(self) -> Registry:
+        if self.registry is None:
+            from vce.hub.registry import AirlockRegistry
+
+            self.registry = AirlockRegistry(self.registry_url)
+        return self.registry
+
+    def resolve_grant(self) -> SpawnGrant:
+        """Decide from the registry, now, what this server may see (HTTP 403 when nothing)."""
+        try:
+            return decide(self._registry(), self.user.name, self.name)
+        except AccessDenied as exc:
+            raise web.HTTPError(403, str(exc)) from None
+
+    # ---- the container --------------------------------------------------------------------
+    def hardened_host_config(self) -> dict[str, Any]:
+        """Host-config values that configuration may extend but never override."""
+        mem = self.mem_limit
+        config: dict[str, Any] = {
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={self.tmp_size.lower()}"},
+            "pids_limit": self.pids_limit,
+            "network_mode": self.network_name,
+            "privileged": False,
+            "ipc_mode": "private",
+        }
+        if mem:
+            config["memswap_limit"] = mem
+        return config
+
+    def hardened_create_kwargs(self) -> dict[str, Any]:
+        """Create-kwargs that pin the user and label the container with its grant."""
+        labels = {"vce.project": self.name, "vce.user": self.user.name}
+        if self.grant is not None:
+            labels["vce.datasets"] = ",".join(self.grant.datasets)
+        return {
+            "user": f"{self.sandbox_uid}:{self.sandbox_uid}",
+            "working_dir": self.home_dir,
+            "labels": labels,
+        }
+
+    def _merge_hardening(self) -> None:
+        extra = (
+            dict(self.extra_host_config or {}) if isinstance(self.extra_host_config, dict) else {}
+        )
+        extra.update(self.hardened_host_config())
+        caps = extra.get("cap_add")
+        if caps:
+            raise web.HTTPError(500, "extra_host_config.cap_add is not allowed in a sandbox")
+        self.extra_host_config = extra
+        kwargs = (
+            dict(self.extra_create_kwargs or {})
+            if isinstance(self.extra_create_kwargs, dict)
+            else {}
+        )
+        kwargs.update(self.hardened_create_kwargs())
+        self.extra_create_kwargs = kwargs
+
+    def home_volume(self) -> str:
+        """Docker volume name of this researcher's home in this project."""
+        return self.home_volume_template.format(
+            username=self.escaped_name, project=self.escape(self.name.lower())
+        )
+
+    def get_env(self) -> dict[str, str]:
+        """Add the client's environment: project, data folder, airlock URL, U18 flag, limits."""
+        env = super().get_env()
+        grant = self.grant
+        env.update(
+            {
+                "VCE_PROJECT": self.name,
+                "VCE_DATA_DIR": self.data_mount,
+                "VCE_AIRLOCK_URL": self.airlock_url,
+                "VCE_U18_APPROVED": "1" if grant and grant.u18_approved else "0",
+                "VCE_DATASETS": ",".join(grant.datasets) if grant else "",
+                "HOME": self.home_dir,
+            }
+        )
+        if self.mem_limit:
+            env["VCE_MEMORY_LIMIT"] = str(self.mem_limit)
+        threads = self.duckdb_threads or max(1, int(self.cpu_limit or 1))
+        env["VCE_THREADS"] = str(threads)
+        return env
+
+    async def start(self) -> tuple[str, int]:
+        """Check membership, compute mounts from the registry, harden, then start."""
+        self.grant = grant = self.resolve_grant()
+        if self.sandbox_uid == 0:
+            raise web.HTTPError(500, "VCESpawner.sandbox_uid must not be 0 (root)")
+        if self.enforce_firewall_network and not self.network_name:
+            raise web.HTTPError(500, "VCESpawner.network_name must name the internal network")
+        if self.user_options:
+            self.log.warning("ignoring user options %s: sandboxes take none", self.user_options)
+            self.user_options = {}
+        try:
+            binds = data_binds(
+                Path(self.data_root), grant.datasets, self.data_mount, grant.u18_approved
+            )
+        except DatasetMissing as exc:
+            raise web.HTTPError(500, str(exc)) from None
+        self.volumes = {self.home_volume(): self.home_dir}
+        self.read_only_volumes = binds
+        self.format_volume_name = lambda template, spawner: template  # paths are final already
+        self._merge_hardening()
+        self.log.info(
+            "starting sandbox %s for %s: datasets=%s u18=%s",
+            self.name,
+            self.user.name,
+            json.dumps(grant.datasets),
+            grant.u18_approved,
+        )
+        return await super().start()
+
+    def get_state(self) -> dict[str, Any]:
+        """Remember what was mounted, so the reconciler can stop servers after a revocation."""
+        state = super().get_state()
+        if self.grant is not None and self.object_id:
+            state[STATE_DATASETS] = list(self.grant.datasets)
+            state[STATE_U18] = self.grant.u18_approved
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore the grant a running server was started with."""
+        super().load_state(state)
+        if STATE_DATASETS in state and self.user is not None:
+            self.grant = SpawnGrant(
+                project=self.name,
+                username=self.user.name,
+                datasets=tuple(state[STATE_DATASETS]),
+                u18_approved=bool(state.get(STATE_U18)),
+            )
+
+    def clear_state(self) -> None:
+        """Forget the grant along with the container."""
+        super().clear_state()
+        self.grant = None

@@ -1,0 +1,133 @@
+"""The spawner's hardening and access decisions, on real traitlets and a real registry database."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from tornado import web
+from traitlets.config import Config
+
+from vce.airlock import projects
+from vce.airlock.db import Database
+from vce.hub.app import configure
+from vce.hub.config import load_settings
+from vce.hub.registry import AirlockRegistry
+from vce.hub.spawner import VCESpawner
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> AirlockRegistry:
+    url = f"sqlite:///{tmp_path / 'airlock.sqlite'}"
+    db = Database(url)
+    with db.session() as s:
+        projects.create(s, "admin", "p1", "Project one", "alice")
+        projects.grant(s, "admin", "p1", "demo")
+        projects.create(s, "admin", "old", "Expired", "alice")
+        projects.expire(s, "admin", "old")
+    db.dispose()
+    return AirlockRegistry(url)
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "datasets"
+    for part in ("adult", "minor", "minor_synthetic"):
+        (root / "demo" / "videos" / f"audience={part}").mkdir(parents=True)
+    (root / "demo" / "hashtags").mkdir()
+    (root / "demo" / "manifest.json").write_text("{}")
+    return root
+
+
+def make_spawner(
+    tmp_path: Path,
+    registry: AirlockRegistry,
+    data_root: Path,
+    user: str,
+    server: str,
+    **extra: object,
+) -> VCESpawner:
+    c = Config()
+    configure(
+        c,
+        load_settings(
+            environ={"VCE_HUB_STATE_DIR": str(tmp_path / "var"), "VCE_DATA_ROOT": str(data_root)}
+        ),
+    )
+    for key, value in extra.items():
+        setattr(c.VCESpawner, key, value)
+    hub = SimpleNamespace(api_url="http://hub/hub/api", public_host="", base_url="/hub/")
+    u = SimpleNamespace(name=user, url=f"/user/{user}/", id=1, server=None)
+    orm = SimpleNamespace(name=server, server=None, state=None, user_options=None)
+    return VCESpawner(config=c, user=u, orm_spawner=orm, hub=hub, registry=registry)
+
+
+def test_hardening_cannot_be_loosened_by_configuration(tmp_path, registry, data_root) -> None:
+    sp = make_spawner(
+        tmp_path,
+        registry,
+        data_root,
+        "alice",
+        "p1",
+        extra_host_config={
+            "read_only": False,
+            "cap_drop": [],
+            "pids_limit": 0,
+            "dns": ["10.0.0.53"],
+        },
+        extra_create_kwargs={"user": "0"},
+    )
+    sp._merge_hardening()
+    hc, ck = sp.extra_host_config, sp.extra_create_kwargs
+    assert hc["read_only"] is True and hc["cap_drop"] == ["ALL"] and hc["pids_limit"] == 256
+    assert hc["security_opt"] == ["no-new-privileges:true"]
+    assert hc["network_mode"] == "vce-sandbox" and hc["privileged"] is False
+    assert hc["memswap_limit"] == hc["memswap_limit"] and "size=512m" in hc["tmpfs"]["/tmp"]
+    assert hc["dns"] == ["10.0.0.53"]  # additions survive
+    assert ck["user"] == "1000:1000"
+
+
+def test_cap_add_is_refused(tmp_path, registry, data_root) -> None:
+    sp = make_spawner(
+        tmp_path, registry, data_root, "alice", "p1", extra_host_config={"cap_add": ["NET_RAW"]}
+    )
+    with pytest.raises(web.HTTPError):
+        sp._merge_hardening()
+
+
+def test_no_image_choice_and_no_user_options(tmp_path, registry, data_root) -> None:
+    sp = make_spawner(tmp_path, registry, data_root, "alice", "p1")
+    assert sp.allowed_images == {} and sp.options_form == ""
+    assert sp.options_from_form({"image": ["evil:latest"]}) == {}
+    assert sp.remove is True and sp.pull_policy == "never"
+
+
+@pytest.mark.parametrize(
+    ("user", "server", "reason"),
+    [
+        ("mallory", "p1", "not a member"),
+        ("alice", "old", "not active"),
+        ("alice", "", "default server is disabled"),
+        ("alice", "nope", "no project"),
+    ],
+)
+def test_start_refuses_without_active_membership(
+    tmp_path, registry, data_root, user, server, reason
+) -> None:
+    sp = make_spawner(tmp_path, registry, data_root, user, server)
+    with pytest.raises(web.HTTPError) as err:
+        asyncio.run(sp.start())
+    assert err.value.status_code == 403 and reason in err.value.log_message
+
+
+def test_grant_decides_mounts_and_environment(tmp_path, registry, data_root) -> None:
+    sp = make_spawner(tmp_path, registry, data_root, "alice", "p1")
+    sp.grant = sp.resolve_grant()
+    assert sp.grant.datasets == ("demo",) and sp.grant.u18_approved is False
+    env = sp.get_env()
+    assert env["VCE_PROJECT"] == "p1" and env["VCE_DATA_DIR"] == "/data"
+    assert env["VCE_AIRLOCK_URL"] == "http://172.30.213.1:8090/services/airlock/"
+    assert env["VCE_U18_APPROVED"] == "0"
+    assert sp.home_volume() == "vce-home-alice--p1"
