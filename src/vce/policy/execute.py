@@ -226,7 +226,7 @@ def run_checked(
     try:
         with time_limit(con, timeout_s) as fired:
             try:
-                reader = con.execute(_final_sql(rw)).fetch_record_batch(BATCH_ROWS)
+                reader = con.execute(_final_sql(rw)).to_arrow_reader(BATCH_ROWS)
                 ev.schema = reader.schema
                 for batch in reader:
                     ev.add(batch)

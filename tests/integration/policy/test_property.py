@@ -1,0 +1,158 @@
+"""Property: for random aggregate queries, no released row breaks a threshold.
+
+Queries are generated from a small grammar (tables and joins, dimensions, filters,
+aggregates, optional per-author nesting). For each one, the test computes the true group
+sizes with its own SQL (see ``policy_oracle.py``) and checks every released row against them, and
+that every group the oracle says is safe (and that has no dominance-checked sum) is released.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from policy_oracle import key, plain_connection
+
+from vce.policy import Context
+from vce.policy.execute import run_checked
+from vce.policy.model import load_policy
+
+POLICY = load_policy()
+TH = POLICY.thresholds
+
+# name -> (FROM clause, entity columns (alias.column), available dims, filters)
+SHAPES = {
+    "videos": (
+        "videos v",
+        ["v.author_id"],
+        ["v.region_code", "date_trunc('month', v.create_time)", "v.is_stem_verified", "v.music_id"],
+        [
+            "v.view_count > 1000",
+            "v.video_duration BETWEEN 10 AND 60",
+            "v.region_code = 'US'",
+            "v.is_stem_verified",
+            "list_contains(v.hashtag_names, 'fyp')",
+        ],
+    ),
+    "comments_videos": (
+        "comments c JOIN videos v ON c.video_id = v.id",
+        ["c.author_id", "v.author_id"],
+        ["v.region_code", "date_trunc('month', c.create_time)", "v.is_stem_verified"],
+        ["c.like_count > 5", "v.region_code IN ('US', 'GB')", "v.view_count > 500"],
+    ),
+    "users": (
+        "users u",
+        ["u.user_id"],
+        ["u.region_code", "u.age_band", "u.is_verified"],
+        ["u.follower_count > 100", "u.age_band IN ('13-15', '16-17')", "u.region_code = 'GB'"],
+    ),
+    "videos_users": (
+        "videos v JOIN users u ON v.author_id = u.user_id",
+        ["v.author_id", "u.user_id"],
+        ["u.age_band", "v.region_code", "u.is_verified"],
+        ["v.view_count > 2000", "u.age_band = '18-24'"],
+    ),
+}
+AGGS = {
+    "videos": [
+        "count(*)",
+        "avg(v.video_duration)",
+        "count(DISTINCT v.author_id)",
+        "median(v.like_count)",
+        "sum(v.comment_count)",
+    ],
+    "comments_videos": ["count(*)", "avg(c.like_count)", "count(DISTINCT c.author_id)"],
+    "users": ["count(*)", "avg(u.follower_count)", "sum(u.video_count)"],
+    "videos_users": ["count(*)", "avg(v.view_count)", "sum(u.following_count)"],
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    shape: str
+    dims: tuple[str, ...]
+    filters: tuple[str, ...]
+    aggs: tuple[str, ...]
+    nested: bool
+
+    def sql(self) -> str:
+        src, _, _, _ = SHAPES[self.shape]
+        where = f" WHERE {' AND '.join(self.filters)}" if self.filters else ""
+        dims = [f"{d} AS k{i}" for i, d in enumerate(self.dims)]
+        if self.nested:  # per-author counts, then a distribution over authors
+            ent = SHAPES[self.shape][1][0]
+            inner_keys = ", ".join(f"k{i}" for i in range(len(self.dims)))
+            inner = ", ".join([*dims, f"{ent} AS who", "count(*) AS n"])
+            outer_keys = inner_keys + ", " if inner_keys else ""
+            group = f" GROUP BY {inner_keys}" if inner_keys else ""
+            return (
+                f"WITH per AS (SELECT {inner} FROM {src}{where} GROUP BY ALL) "
+                f"SELECT {outer_keys}count(*) AS authors, avg(n) AS mean_n FROM per{group}"
+            )
+        group = f" GROUP BY {', '.join(self.dims)}" if self.dims else ""
+        aggs = [f"{a} AS a{i}" for i, a in enumerate(self.aggs)]
+        return f"SELECT {', '.join([*dims, *aggs])} FROM {src}{where}{group}"
+
+    def oracle_sql(self) -> str:
+        src, ents, _, _ = SHAPES[self.shape]
+        where = f" WHERE {' AND '.join(self.filters)}" if self.filters else ""
+        aliases = sorted({e.split(".")[0] for e in ents})
+        cols = [*(f"{d} AS k{i}" for i, d in enumerate(self.dims))]
+        cols += [f"count(DISTINCT {e}) AS e{i}" for i, e in enumerate(ents)]
+        minor = " OR ".join(f"coalesce(bool_or({a}.audience = 'minor'), false)" for a in aliases)
+        cols.append(f"({minor}) AS minor")
+        group = f" GROUP BY {', '.join(self.dims)}" if self.dims else ""
+        return f"SELECT {', '.join(cols)} FROM {src}{where}{group}"
+
+    @property
+    def dominance_checked(self) -> bool:
+        return any(a.startswith("sum(") for a in self.aggs) and not self.nested
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> Spec:
+    shape = draw(st.sampled_from(sorted(SHAPES)))
+    _, _, dims, filters = SHAPES[shape]
+    return Spec(
+        shape=shape,
+        dims=tuple(draw(st.lists(st.sampled_from(dims), max_size=2, unique=True))),
+        filters=tuple(draw(st.lists(st.sampled_from(filters), max_size=2, unique=True))),
+        aggs=tuple(
+            draw(st.lists(st.sampled_from(AGGS[shape]), min_size=1, max_size=3, unique=True))
+        ),
+        nested=draw(st.booleans()),
+    )
+
+
+def passes(row: tuple, n_dims: int) -> bool:
+    counts, minor = row[n_dims:-1], row[-1]
+    need = TH.u18_min_entities if minor else TH.min_entities
+    return any(c > 0 for c in counts) and all(c == 0 or c >= need for c in counts)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(spec=specs(), u18=st.booleans())
+def test_no_released_row_breaks_a_threshold(dataset: Path, spec: Spec, u18: bool) -> None:
+    ctx = Context(policy=POLICY, u18_approved=u18)
+    res = run_checked(spec.sql(), ctx, [dataset], timeout_s=30)
+    assert res.decision.allowed, (spec.sql(), res.decision.violations)
+    assert res.allowed, (spec.sql(), [str(r) for r in res.reasons])
+    truth = {
+        key(r[: len(spec.dims)]): r
+        for r in plain_connection(dataset, u18).execute(spec.oracle_sql()).fetchall()
+    }
+    released = res.table.to_pylist()
+    seen = set()
+    for row in released:
+        k = key(tuple(row[f"k{i}"] for i in range(len(spec.dims))))
+        assert k in truth, (spec.sql(), row)
+        assert passes(truth[k], len(spec.dims)), (spec.sql(), row, truth[k])
+        seen.add(k)
+    safe = {k for k, r in truth.items() if passes(r, len(spec.dims))}
+    if not spec.dominance_checked:
+        assert safe <= seen, (spec.sql(), sorted(safe - seen, key=str)[:5])
+    assert len(released) + res.suppressed_rows == len(truth) or spec.dominance_checked

@@ -1,0 +1,204 @@
+"""Trusted execution end to end on a generated dataset: lockdown, partitions, checks, denials."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import duckdb
+import pytest
+from policy_oracle import plain_connection
+
+from vce.policy import Context
+from vce.policy.engine import collect_files, open_locked
+from vce.policy.execute import run_checked
+from vce.policy.model import load_policy
+
+POLICY = load_policy()
+
+
+def ctx(u18: bool = False, **thresholds: object) -> Context:
+    policy = POLICY
+    if thresholds:
+        policy = dataclasses.replace(
+            POLICY, thresholds=dataclasses.replace(POLICY.thresholds, **thresholds)
+        )
+    return Context(policy=policy, u18_approved=u18)
+
+
+def test_projects_without_u18_approval_never_read_minor_partitions(dataset: Path) -> None:
+    sql = "SELECT age_band, count(*) AS n FROM users GROUP BY age_band"
+    plain = run_checked(sql, ctx(u18=False), [dataset])
+    approved = run_checked(sql, ctx(u18=True), [dataset])
+    partitioned = [f for f in plain.files_read if "audience=" in str(f)]
+    assert partitioned and all("audience=adult" in str(f) for f in partitioned)
+    assert not any("minor" in str(f) for f in plain.files_read)
+    assert any("audience=minor" in str(f) for f in approved.files_read)
+    assert not any("minor_synthetic" in str(f) for f in approved.files_read)
+    plain_bands = {r["age_band"] for r in plain.table.to_pylist()}
+    approved_bands = {r["age_band"] for r in approved.table.to_pylist()}
+    assert plain_bands.isdisjoint({"13-15", "16-17"})
+    assert {"13-15", "16-17"} <= approved_bands
+
+
+def test_counting_minor_rows_without_approval_releases_nothing(dataset: Path) -> None:
+    sql = "SELECT count(*) AS n FROM videos WHERE audience = 'minor'"
+    res = run_checked(sql, ctx(u18=False), [dataset])
+    assert res.allowed and res.table.num_rows == 0 and res.suppressed_rows == 1
+
+
+def test_locked_engine_refuses_everything_but_its_view_files(dataset: Path) -> None:
+    files = collect_files([dataset], u18_approved=False)
+    con = open_locked(files)
+    minor = next((dataset / "videos" / "audience=minor").glob("*.parquet"))
+    attacks = [
+        f"SELECT count(*) FROM read_parquet('{minor}')",
+        f"SELECT count(*) FROM read_parquet('{dataset}/videos/*/*.parquet')",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "COPY (SELECT 1) TO '/tmp/vce-exfil.csv'",
+        "ATTACH '/tmp/vce-exfil.duckdb' AS x",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET allowed_paths = ['/']",
+        "RESET lock_configuration",
+        "SET memory_limit = '100GB'",
+    ]
+    for sql in attacks:
+        with pytest.raises(duckdb.Error):
+            con.execute(sql).fetchall()
+    assert con.execute("SELECT count(*) FROM videos").fetchone()[0] > 0
+    assert not Path("/tmp/vce-exfil.csv").exists()
+
+
+def test_runaway_query_stops_with_a_clear_timeout(dataset: Path) -> None:
+    sql = (
+        "SELECT count(*) AS n FROM videos a JOIN videos b ON a.region_code = b.region_code "
+        "JOIN comments c ON c.video_id <> a.id"
+    )
+    res = run_checked(sql, ctx(), [dataset], timeout_s=0.5)
+    if res.decision.allowed:
+        assert not res.allowed and res.table is None
+        assert [r.rule for r in res.reasons] == ["timeout"]
+        assert "0.5 s" in res.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT region_code, count(*) AS n FROM videos WHERE view_count > "
+        "(SELECT avg(view_count) FROM videos) GROUP BY region_code",
+        "SELECT region_code, count(*) OVER (PARTITION BY region_code) AS n FROM videos",
+        "SELECT region_code FROM videos EXCEPT SELECT region_code FROM users",
+    ],
+)
+def test_contributors_not_computable_exactly_are_denied(dataset: Path, sql: str) -> None:
+    res = run_checked(sql, ctx(), [dataset])
+    assert not res.allowed and res.table is None
+    assert res.reasons and res.reasons[0].rule in (
+        {"contributors-unknown"} | {v.rule for v in res.decision.violations}
+    )
+
+
+def test_small_groups_are_suppressed_and_counted(dataset: Path) -> None:
+    sql = (
+        "SELECT region_code, date_trunc('day', create_time) AS day, count(*) AS n "
+        "FROM videos GROUP BY region_code, date_trunc('day', create_time)"
+    )
+    res = run_checked(sql, ctx(), [dataset])
+    truth = (
+        plain_connection(dataset, False)
+        .execute(
+            "SELECT count(*) FROM (SELECT region_code, date_trunc('day', create_time), "
+            "count(DISTINCT author_id) e FROM videos GROUP BY ALL) WHERE e < 10"
+        )
+        .fetchone()[0]
+    )
+    assert truth > 0 and res.suppressed_rows == truth
+    threshold = next(c for c in res.checks if c.name == "threshold")
+    assert threshold.suppressed == truth and threshold.smallest_group >= 10
+    assert all(r["n"] % 5 == 0 for r in res.table.to_pylist())
+
+
+def test_u18_groups_need_the_stricter_threshold(dataset: Path) -> None:
+    sql = "SELECT region_code, count(*) AS n FROM videos GROUP BY region_code"
+    truth = dict(
+        plain_connection(dataset, True)
+        .execute(
+            "SELECT region_code, count(DISTINCT author_id) FROM videos GROUP BY 1 "
+            "HAVING bool_or(audience = 'minor')"
+        )
+        .fetchall()
+    )
+    res = run_checked(sql, ctx(u18=True), [dataset])
+    released = {r["region_code"] for r in res.table.to_pylist()}
+    for region, authors in truth.items():
+        assert (region in released) == (authors >= 50), (region, authors)
+    u18 = next(c for c in res.checks if c.name == "u18_threshold")
+    assert u18.failed == sum(1 for a in truth.values() if 10 <= a < 50) + sum(
+        1 for a in truth.values() if a < 10
+    )
+
+
+@pytest.mark.parametrize("k", [0.3, 0.6])
+def test_dominance_matches_an_independent_top2_share(dataset: Path, k: float) -> None:
+    sql = "SELECT region_code, sum(view_count) AS views FROM videos GROUP BY region_code"
+    share = dict(
+        plain_connection(dataset, False)
+        .execute(
+            "SELECT region_code, sum(s) FILTER (WHERE r <= 2) / sum(s) FROM ("
+            " SELECT region_code, s, row_number() OVER (PARTITION BY region_code ORDER BY s DESC)"
+            " r FROM (SELECT region_code, author_id, sum(view_count) s FROM videos GROUP BY 1, 2)"
+            ") GROUP BY 1 HAVING count(*) >= 10"
+        )
+        .fetchall()
+    )
+    res = run_checked(sql, ctx(dominance_k=k), [dataset])
+    released = {r["region_code"] for r in res.table.to_pylist()}
+    assert released == {g for g, s in share.items() if s <= k}
+    assert next(c for c in res.checks if c.name == "dominance").failed == sum(
+        1 for s in share.values() if s > k
+    )
+
+
+def test_row_limit_denies_instead_of_truncating(dataset: Path) -> None:
+    res = run_checked(
+        "SELECT region_code, video_duration FROM videos", ctx(max_rows=100), [dataset]
+    )
+    if res.decision.allowed:
+        assert not res.allowed and [r.rule for r in res.reasons] == ["row-limit"]
+
+
+def test_byte_limit_denies(dataset: Path) -> None:
+    sql = "SELECT music_id, count(*) AS n FROM videos GROUP BY music_id"
+    res = run_checked(sql, ctx(max_bytes=16), [dataset])
+    assert not res.allowed and [r.rule for r in res.reasons] == ["byte-limit"]
+
+
+def test_row_export_releases_adult_rows_only(dataset: Path) -> None:
+    sql = "SELECT region_code, video_duration, view_count FROM videos"
+    res = run_checked(sql, ctx(u18=True, max_rows=10**6, max_bytes=10**9), [dataset])
+    if not res.decision.allowed:
+        pytest.skip(f"static analysis denies this row export: {res.decision.violations}")
+    adults = plain_connection(dataset, False).execute("SELECT count(*) FROM videos").fetchone()[0]
+    assert res.allowed and res.table.num_rows == adults
+    minor = next(c for c in res.checks if c.name == "minor_rows")
+    assert minor.suppressed == res.suppressed_rows > 0
+
+
+def test_report_contract(dataset: Path) -> None:
+    res = run_checked("SELECT region_code, count(*) AS n FROM videos GROUP BY 1", ctx(), [dataset])
+    d = res.to_dict()
+    assert {"allowed", "violations", "rows", "suppressed_rows", "checks"} <= set(d)
+    assert d["rows"] and all(set(r) == {"region_code", "n"} for r in d["rows"])
+    names = [c["name"] for c in d["checks"]]
+    assert names == [
+        "threshold",
+        "u18_threshold",
+        "minor_rows",
+        "dominance",
+        "rounding",
+        "row_limit",
+        "byte_limit",
+    ]
+    assert all({"passed", "failed", "suppressed", "thresholds"} <= set(c) for c in d["checks"])
