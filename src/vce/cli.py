@@ -46,3 +46,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="vce")
 def main() -> None:
     """VCE: datasets, query checks, the airlock and projects of a Virtual Compute Environment."""
+
+
+if __name__ == "__main__":
+    main()

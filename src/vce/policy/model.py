@@ -7,11 +7,12 @@ the sandbox (early feedback) and in the airlock (enforcement).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
+
 
 def _default_policy_path() -> Path:
     """``policies/default.yaml`` of a checkout, or the copy a wheel carries in ``vce/_policies``."""
@@ -23,7 +24,7 @@ def _default_policy_path() -> Path:
 DEFAULT_POLICY_PATH = _default_policy_path()
 
 
-class ColumnClass(str, Enum):
+class ColumnClass(StrEnum):
     """What a column may be used for; see DESIGN "Policy semantics"."""
 
     IDENTIFIER = "identifier"
@@ -65,9 +66,13 @@ class Thresholds:
     dominance_k: float = 0.9
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Policy:
-    """A whole policy file."""
+    """A whole policy file.
+
+    Compared and hashed by identity (``eq=False``) so that a policy can key the analysis
+    cache; its tables are plain dicts, which a value hash could not cover.
+    """
 
     name: str
     tables: dict[str, TablePolicy]

@@ -1,0 +1,5 @@
+"""``python -m vce`` runs the ``vce`` command."""
+
+from vce.cli import main
+
+main()

@@ -1,0 +1,145 @@
+"""``manifest.json``: what a dataset holds and the checksums that prove it.
+
+The manifest is what the airlock cites in a release's provenance (dataset name, version and
+file hashes), so ``verify`` recomputes everything it states and fails on the first mismatch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vce import __version__
+from vce.data.layout import DatasetError
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def sha256_file(path: Path, bufsize: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(bufsize):
+            h.update(block)
+    return h.hexdigest()
+
+
+def schema_doc(schema: pa.Schema) -> list[dict[str, str]]:
+    """A schema as JSON: ``[{"name": ..., "type": ...}]`` (Arrow type names)."""
+    return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+def _audience_of(rel: str) -> str | None:
+    parts = [p for p in rel.split("/") if p.startswith("audience=")]
+    return parts[0].split("=", 1)[1] if parts else None
+
+
+def build_manifest(
+    root: Path,
+    *,
+    name: str,
+    version: str,
+    files: dict[str, list[tuple[str, int]]],
+    source: dict[str, Any],
+    note: str,
+) -> dict[str, Any]:
+    """Checksum every file and describe every table; written last, as the build's seal."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    tables: dict[str, Any] = {}
+    for table, entries in files.items():
+        partitions: dict[str, int] = {}
+        file_docs = []
+        for rel, rows in sorted(entries):
+            aud = _audience_of(rel)
+            if aud:
+                partitions[aud] = partitions.get(aud, 0) + rows
+            p = root / rel
+            file_docs.append(
+                {"path": rel, "rows": rows, "bytes": p.stat().st_size, "sha256": sha256_file(p)}
+            )
+        tables[table] = {
+            # as Parquet stores it (e.g. list item names), so verify compares like with like
+            "schema": schema_doc(pq.read_schema(root / sorted(entries)[0][0])),
+            # real rows; the synthetic stand-ins are counted under "partitions" only
+            "rows": sum(r for rel, r in entries if _audience_of(rel) != "minor_synthetic"),
+            "partitions": partitions,
+            "files": file_docs,
+        }
+    manifest = {
+        "format": FORMAT_VERSION,
+        "name": name,
+        "version": version,
+        "created": now,
+        "source": {**source, "vce_version": __version__},
+        "tables": tables,
+        "changelog": [{"version": version, "date": now[:10], "note": note}],
+    }
+    tmp = root / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, root / MANIFEST)
+    return manifest
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """Load ``root/manifest.json`` or explain why it cannot be used."""
+    path = root / MANIFEST
+    if not path.is_file():
+        raise DatasetError(
+            f"{root} has no {MANIFEST}: not a complete dataset (interrupted build?); "
+            "regenerate or re-import it"
+        )
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    if not isinstance(doc, dict) or "tables" not in doc:
+        raise DatasetError(f"{path} has no 'tables' section; is this a VCE dataset manifest?")
+    return doc
+
+
+def verify(root: Path) -> dict[str, Any]:
+    """Recompute sizes, checksums, row counts and schemas; raise on the first mismatch.
+
+    Files present on disk but absent from the manifest are mismatches too: a dataset is
+    exactly what its manifest says, nothing more.
+    """
+    root = Path(root)
+    doc = read_manifest(root)
+    listed: set[str] = set()
+    for table, tdoc in doc["tables"].items():
+        for f in tdoc["files"]:
+            rel = f["path"]
+            listed.add(rel)
+            p = root / rel
+            if not p.is_file():
+                raise DatasetError(f"{table}: file {rel} is listed in the manifest but missing")
+            if p.stat().st_size != f["bytes"]:
+                raise DatasetError(
+                    f"{table}: {rel} has {p.stat().st_size} bytes, manifest says {f['bytes']}"
+                )
+            if sha256_file(p) != f["sha256"]:
+                raise DatasetError(f"{table}: {rel} checksum differs from the manifest")
+            try:
+                meta = pq.read_metadata(p)
+                schema = pq.read_schema(p)
+            except (pa.ArrowException, OSError) as exc:
+                raise DatasetError(f"{table}: {rel} is not readable Parquet: {exc}") from None
+            if meta.num_rows != f["rows"]:
+                raise DatasetError(
+                    f"{table}: {rel} holds {meta.num_rows} rows, manifest says {f['rows']}"
+                )
+            if schema_doc(schema) != tdoc["schema"]:
+                raise DatasetError(f"{table}: {rel} schema differs from the manifest")
+    for p in sorted(root.rglob("*.parquet")):
+        rel = p.relative_to(root).as_posix()
+        if rel not in listed:
+            raise DatasetError(f"unexpected file {rel}: not in the manifest")
+    return doc
