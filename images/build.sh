@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Build the researcher image (images/notebook) on a machine with no container registry and no
+# TLS inside `docker build`. Behind `make images`; CI runs it from .ci/install.sh.
+#
+#   images/build.sh              build if needed; last stdout line is the image reference
+#   images/build.sh --print-tag  print the reference the current inputs give, build nothing
+#
+# The tag is a hash of every input (Dockerfile and the files next to it, the pinned requirement
+# list, the vce package sources, the hardening config, the base image reference), so a rebuild
+# happens only when one of them changes; Docker's layer cache keeps a vce-only change to seconds.
+# Environment: BASE_IMAGE (default: bootstrap vce-base locally), VCE_IMAGE_NAME (vce-notebook),
+# VCE_IMAGE_CACHE (images/.cache: base rootfs tarball and wheelhouse, gitignored).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+name=${VCE_IMAGE_NAME:-vce-notebook}
+cache=${VCE_IMAGE_CACHE:-$repo/images/.cache}
+ctx=$repo/build/images/notebook
+py=${VCE_PYTHON:-$repo/.venv/bin/python}
+[ -x "$py" ] || py=python3
+mode=${1:-build}
+mkdir -p "$cache" "$ctx"
+
+log() { echo "images/build.sh: $*" >&2; }
+
+# Serialise concurrent builds (several test runs or engineers on one machine).
+exec 9>"$cache/build.lock"
+flock 9
+
+if [ "$mode" != --print-tag ] && ! docker info >/dev/null 2>&1; then
+    bash "$repo/scripts/docker-engine.sh"
+fi
+
+base=${BASE_IMAGE:-$(bash images/base/build-base.sh --print)}
+
+# Inputs that decide the image, hashed in a fixed order.
+"$py" images/wheelhouse.py "$ctx/requirements.txt" "$cache/wheelhouse" --print-only
+hardening=src/vce/sandbox/hardening/jupyter_server_config.json
+inputs_hash=$(
+    {
+        echo "base $base"
+        sha256sum "$ctx/requirements.txt" | cut -d' ' -f1
+        find images/notebook pyproject.toml policies src/vce -type f \
+            ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
+            | LC_ALL=C sort -z | xargs -0 sha256sum
+    } | sha256sum | cut -c1-16
+)
+ref="$name:$inputs_hash"
+if [ "$mode" = --print-tag ]; then echo "$ref"; exit 0; fi
+
+if docker image inspect "$ref" >/dev/null 2>&1; then
+    log "$ref is up to date (inputs unchanged)"
+    docker tag "$ref" "$name:latest"
+    echo "$ref"
+    exit 0
+fi
+
+start=$(date +%s)
+if [ -z "${BASE_IMAGE:-}" ]; then
+    base=$(bash images/base/build-base.sh)
+fi
+
+# Wheelhouse: download only when the pinned list changed since the last download.
+req_hash=$(sha256sum "$ctx/requirements.txt" | cut -d' ' -f1)
+if [ "$(cat "$cache/wheelhouse.stamp" 2>/dev/null)" != "$req_hash" ]; then
+    log "downloading wheels for the image's Python (3.11, manylinux x86_64) into $cache/wheelhouse"
+    "$py" images/wheelhouse.py "$ctx/requirements.txt" "$cache/wheelhouse"
+    echo "$req_hash" >"$cache/wheelhouse.stamp"
+fi
+
+# Build context: only what the Dockerfile copies (hard links, no copies of the wheelhouse).
+rm -rf "$ctx/wheelhouse" "$ctx/dist"
+mkdir -p "$ctx/dist"
+"$py" images/wheelhouse.py --select "$ctx/requirements.txt" "$cache/wheelhouse" "$ctx/wheelhouse"
+uv build --quiet --wheel --out-dir "$ctx/dist" "$repo" >&2
+cp images/notebook/Dockerfile images/notebook/start.sh images/notebook/getting-started.ipynb "$ctx/"
+cp "$hardening" "$ctx/jupyter_server_config.json"
+
+log "building $ref FROM $base"
+DOCKER_BUILDKIT=0 docker build --quiet \
+    --build-arg "BASE_IMAGE=$base" \
+    --label "org.vce.inputs-hash=$inputs_hash" \
+    --label "org.vce.base-image=$base" \
+    --tag "$ref" --tag "$name:latest" "$ctx" >/dev/null
+elapsed=$(( $(date +%s) - start ))
+size=$(docker image inspect "$ref" --format '{{.Size}}')
+log "built $ref in ${elapsed}s, size $(( size / 1024 / 1024 )) MiB"
+echo "$ref"

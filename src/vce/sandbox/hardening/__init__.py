@@ -1,0 +1,60 @@
+"""Jupyter server hardening for the sandbox: close the bulk download channels.
+
+Loaded as a Jupyter server extension inside the researcher image (enabled by
+``jupyter_server_config.json`` next to this file, installed to
+``/etc/jupyter/jupyter_server_config.d/``). It refuses, with HTTP 403 and a message pointing to
+the export workflow:
+
+- ``/files/…`` raw downloads (JupyterLab's *Download*, direct links) and ``/view/…``;
+- ``/nbconvert/…`` downloads and exports (*Save and Export Notebook As…*);
+- contents-API reads of non-notebook files above a size cap (see :mod:`.contents`).
+
+Notebooks, the file browser, text editing, terminals, kernels and uploads are untouched. Every
+refusal is logged with the ``VCE-REFUSED`` marker so operators can see attempts.
+
+Why a server extension and not a proxy rule: the server knows what a path *is* (notebook or
+data file, its size), and the same image is safe whichever hub or proxy runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vce.sandbox.hardening.contents import CappedFileContentsManager
+from vce.sandbox.hardening.handlers import EmptyExporterListHandler, RefusedDownloadHandler
+from vce.sandbox.hardening.refusal import EXPORT_HINT
+
+__all__ = ["EXPORT_HINT", "CappedFileContentsManager", "RefusedDownloadHandler"]
+
+# Route patterns (below the server's base URL) that are refused outright.
+REFUSED_ROUTES = (r"files/(.*)", r"view/(.*)", r"nbconvert/(.*)")
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Entry point Jupyter server uses to find this extension."""
+    return [{"module": "vce.sandbox.hardening"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Register the refusing routes ahead of the server's own ones.
+
+    Tornado consults host rules added with ``add_handlers`` before the core handlers, so these
+    win over ``FilesHandler`` and the nbconvert handlers. The contents manager is configured
+    separately (``ServerApp.contents_manager_class``); a server started without it is logged
+    as an error because large reads would then be open.
+    """
+    from jupyter_server.utils import url_path_join
+
+    base_url = serverapp.web_app.settings["base_url"]
+    handlers: list[tuple[str, type, dict[str, Any]]] = [
+        (url_path_join(base_url, route), RefusedDownloadHandler, {}) for route in REFUSED_ROUTES
+    ]
+    handlers.append((url_path_join(base_url, r"api/nbconvert"), EmptyExporterListHandler, {}))
+    serverapp.web_app.add_handlers(".*$", handlers)
+    if not isinstance(serverapp.contents_manager, CappedFileContentsManager):
+        serverapp.log.error(
+            "vce-hardening: contents manager %s is not capped; set ServerApp.contents_manager_class"
+            " to vce.sandbox.hardening.CappedFileContentsManager",
+            type(serverapp.contents_manager).__name__,
+        )
+    serverapp.log.info("vce-hardening: downloads and exports refused; use vce.request_export()")

@@ -1,0 +1,76 @@
+"""A contents manager that refuses large reads of data files.
+
+JupyterLab opens text files, CSVs and images through ``GET /api/contents/<path>?content=1``;
+for a data file that is a download by another name. Reads of non-notebook files larger than
+``max_file_bytes`` (default 1 MiB) are refused with 403 and the export hint; notebooks are read
+up to ``max_notebook_bytes`` (default 25 MiB) so normal notebooks always open. Writes (uploads,
+saving edits) are unaffected, and ``/files/`` is closed by the same refusal handler.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+from tornado import web
+from traitlets import Int, default
+
+from vce.sandbox.hardening.handlers import RefusedDownloadHandler
+from vce.sandbox.hardening.refusal import EXPORT_HINT, log_refusal
+
+MiB = 1024 * 1024
+
+
+class CappedFileContentsManager(AsyncLargeFileManager):
+    """``AsyncLargeFileManager`` with a size cap on content reads of non-notebook files."""
+
+    max_file_bytes = Int(
+        1 * MiB, config=True, help="Largest non-notebook file whose content the API returns."
+    )
+    max_notebook_bytes = Int(
+        25 * MiB, config=True, help="Largest notebook whose content the API returns."
+    )
+
+    @default("files_handler_class")
+    def _files_handler_class_default(self) -> type:
+        return RefusedDownloadHandler
+
+    @default("files_handler_params")
+    def _files_handler_params_default(self) -> dict[str, Any]:
+        return {}
+
+    async def get(
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+    ) -> dict[str, Any]:
+        """Refuse content reads above the cap; everything else as the parent class."""
+        if content and type != "directory":
+            self._refuse_if_too_large(path, type)
+        return await super().get(
+            path, content=content, type=type, format=format, require_hash=require_hash
+        )
+
+    def _refuse_if_too_large(self, path: str, type: str | None) -> None:
+        os_path = self._get_os_path(path.strip("/"))
+        if not os.path.isfile(os_path):
+            return
+        as_notebook = type == "notebook" or (type is None and path.endswith(".ipynb"))
+        cap = self.max_notebook_bytes if as_notebook else self.max_file_bytes
+        size = os.path.getsize(os_path)
+        if size > cap:
+            log_refusal(
+                self.log,
+                f"contents read of {size} bytes (cap {cap})",
+                path,
+                os.environ.get("JUPYTERHUB_USER"),
+            )
+            raise web.HTTPError(
+                403,
+                f"{path} is {size} bytes, over the {cap}-byte limit for "
+                f"reading files here. {EXPORT_HINT}",
+            )

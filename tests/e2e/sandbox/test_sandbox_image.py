@@ -1,0 +1,128 @@
+"""The researcher image under DESIGN's hardening flags, probed from inside as the researcher."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+
+def run_json(box, code: str):
+    rc, out, err = box.exec(code)
+    assert rc == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_runs_as_uid_1000_without_capabilities_or_privilege_gain(sandbox_container):
+    status = run_json(
+        sandbox_container,
+        """
+import json, os
+fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(json.dumps({"uid": os.getuid(), "gid": os.getgid(),
+                  "cap_eff": fields["CapEff"].strip(), "cap_bnd": fields["CapBnd"].strip(),
+                  "no_new_privs": fields["NoNewPrivs"].strip()}))
+""",
+    )
+    assert status["uid"] == 1000 and status["gid"] == 1000
+    assert int(status["cap_eff"], 16) == 0
+    assert int(status["cap_bnd"], 16) == 0
+    assert status["no_new_privs"] == "1"
+
+
+def test_writes_outside_tmpfs_fail_and_tmpfs_writes_work(sandbox_container):
+    result = run_json(
+        sandbox_container,
+        """
+import errno, json, os
+out = {}
+for path in ["/opt/vce/lib/python3.11/site-packages/evil.py", "/etc/jupyter/evil.json",
+             "/usr/local/bin/evil", "/home/evil", "/evil", "/var/tmp/evil", "/data/evil"]:
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        out[path] = "written"
+    except OSError as e:
+        out[path] = errno.errorcode[e.errno]
+for path in [os.path.expanduser("~/notes.txt"), "/tmp/scratch.txt"]:
+    with open(path, "w") as f:
+        f.write("fine")
+    out[path] = open(path).read()
+print(json.dumps(out))
+""",
+    )
+    for path in [
+        "/opt/vce/lib/python3.11/site-packages/evil.py",
+        "/etc/jupyter/evil.json",
+        "/usr/local/bin/evil",
+        "/home/evil",
+        "/evil",
+        "/var/tmp/evil",
+        "/data/evil",
+    ]:
+        assert result[path] in {"EROFS", "EACCES"}, (path, result[path])
+    assert result["/home/jovyan/notes.txt"] == "fine"
+    assert result["/tmp/scratch.txt"] == "fine"
+
+
+def test_data_mount_is_read_only_and_holds_no_real_minors(sandbox_container):
+    result = run_json(
+        sandbox_container,
+        """
+import errno, json, os, pathlib, shutil
+root = pathlib.Path(os.environ["VCE_DATA_DIR"])
+parquet = sorted(root.rglob("*.parquet"))
+victim = parquet[0]
+attempts = {}
+for name, action in {
+    "overwrite": lambda: open(victim, "r+b").write(b"PAR1"),
+    "delete": lambda: victim.unlink(),
+    "rename": lambda: victim.rename(victim.with_suffix(".bak")),
+    "new_file": lambda: open(victim.parent / "part-evil.parquet", "wb").write(b"x"),
+    "new_partition": lambda: (victim.parent.parent / "audience=minor").mkdir(),
+    "chmod": lambda: victim.chmod(0o777),
+}.items():
+    try:
+        action()
+        attempts[name] = "done"
+    except OSError as e:
+        attempts[name] = errno.errorcode[e.errno]
+audiences = sorted({p.split("=", 1)[1] for f in parquet for p in f.parts if p.startswith("audience=")})
+print(json.dumps({"files": len(parquet), "attempts": attempts, "audiences": audiences}))
+""",
+    )
+    assert result["files"] > 0
+    assert all(v in {"EROFS", "EACCES", "EPERM"} for v in result["attempts"].values()), result
+    assert result["audiences"] == ["adult", "minor_synthetic"]
+
+
+def test_jupyter_configuration_and_kernel_specs_cannot_be_changed_by_the_researcher(
+    sandbox_container,
+):
+    # A server (re)started with ~/.jupyter or ~/.local config could drop the hardening, and a
+    # kernel spec folder is served over HTTP: none of those paths may be writable.
+    result = run_json(
+        sandbox_container,
+        """
+import json, os
+from jupyter_core.paths import jupyter_config_path, jupyter_path
+def writable(path):
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return os.access(path, os.W_OK)
+paths = jupyter_config_path() + jupyter_path("kernels") + jupyter_path("nbconvert")
+print(json.dumps({p: writable(p) for p in paths}))
+""",
+    )
+    assert result, "no jupyter paths reported"
+    assert not any(result.values()), [p for p, w in result.items() if w]
+
+
+def test_no_docker_socket_and_a_new_home_gets_the_getting_started_notebook(sandbox_container):
+    for socket in ("/var/run/docker.sock", "/run/docker.sock"):
+        rc, _, _ = sandbox_container.sh(f"test -e {socket}")
+        assert rc != 0, f"{socket} is visible in the sandbox"
+    rc, out, _ = sandbox_container.sh("ls -A ~")
+    assert rc == 0 and "getting-started.ipynb" in out.split()
