@@ -1,0 +1,79 @@
+"""Airlock settings, read from the environment (the hub passes them to the managed service).
+
+======================================  ===============================================
+``VCE_AIRLOCK_STATE_DIR``               where the SQLite database and releases live
+                                        (default ``./airlock-state``)
+``VCE_AIRLOCK_DB_URL``                  SQLAlchemy URL; default SQLite in the state dir
+``VCE_AIRLOCK_RELEASES``                releases folder (default ``<state>/releases``)
+``VCE_DATASETS``                        registered datasets, ``name=/dir,name2=/dir2``
+``VCE_POLICY``                          policy file (default: the shipped default policy)
+``VCE_AIRLOCK_APPROVALS``               approvals needed to release (default 2)
+``VCE_AIRLOCK_FILE_MAX_BYTES``          file export size cap (default 16 MiB)
+``VCE_AIRLOCK_CSV_MAX_ROWS``            CSV file export row cap (default 5000)
+``VCE_AIRLOCK_FAULT_EXEC_DELAY``        fault-injection for crash tests only: seconds the
+                                        worker sleeps inside re-execution (default 0)
+``VCE_AIRLOCK_FAULT_RELEASE_DELAY``     fault-injection for crash tests only: seconds a
+                                        release waits between writing and renaming
+======================================  ===============================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vce.airlock.errors import Invalid
+
+REVIEW_SCOPE = "custom:vce-airlock:review"
+ADMIN_SCOPE = "custom:vce-airlock:admin"
+
+
+def parse_datasets(spec: str) -> dict[str, Path]:
+    """Parse ``name=/dir,name2=/dir2``.
+
+    >>> parse_datasets("demo=/data/demo, big=/data/big")
+    {'demo': PosixPath('/data/demo'), 'big': PosixPath('/data/big')}
+    """
+    out: dict[str, Path] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise Invalid(f"VCE_DATASETS entry {item!r} is not name=/path/to/dataset")
+        out[name.strip()] = Path(path.strip())
+    return out
+
+
+@dataclass
+class Settings:
+    """Everything the airlock needs to run; :meth:`from_env` is what the service uses."""
+
+    state_dir: Path
+    db_url: str
+    releases_dir: Path
+    datasets: dict[str, Path] = field(default_factory=dict)
+    policy_path: Path | None = None
+    approvals_required: int = 2
+    file_max_bytes: int = 16 * 1024 * 1024
+    csv_max_rows: int = 5000
+    fault_exec_delay: float = 0.0
+    fault_release_delay: float = 0.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``)."""
+        e = os.environ if env is None else env
+        state = Path(e.get("VCE_AIRLOCK_STATE_DIR", "airlock-state")).resolve()
+        policy = e.get("VCE_POLICY")
+        return cls(
+            state_dir=state,
+            db_url=e.get("VCE_AIRLOCK_DB_URL") or f"sqlite:///{state / 'airlock.sqlite'}",
+            releases_dir=Path(e.get("VCE_AIRLOCK_RELEASES") or state / "releases"),
+            datasets=parse_datasets(e.get("VCE_DATASETS", "")),
+            policy_path=Path(policy) if policy else None,
+            approvals_required=int(e.get("VCE_AIRLOCK_APPROVALS", "2")),
+            file_max_bytes=int(e.get("VCE_AIRLOCK_FILE_MAX_BYTES", str(16 * 1024 * 1024))),
+            csv_max_rows=int(e.get("VCE_AIRLOCK_CSV_MAX_ROWS", "5000")),
+            fault_exec_delay=float(e.get("VCE_AIRLOCK_FAULT_EXEC_DELAY", "0")),
+            fault_release_delay=float(e.get("VCE_AIRLOCK_FAULT_RELEASE_DELAY", "0")),
+        )

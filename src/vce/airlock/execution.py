@@ -1,0 +1,145 @@
+"""Trusted re-execution: the airlock's call into the policy engine, plus provenance.
+
+The airlock never trusts a sandbox result. It runs the request's SQL itself with
+:func:`vce.policy.execute.run_checked` on the full extracts of the project's granted datasets
+(real minor partitions only for U18-approved projects) and keeps the releasable table, the
+check report and where the data came from (dataset versions and file hashes, policy hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vce.policy.model import DEFAULT_POLICY_PATH, Policy, load_policy
+
+
+@dataclass
+class Outcome:
+    """What re-execution decided: ``allowed`` with a table, or blocked with reasons."""
+
+    allowed: bool
+    reasons: list[str]
+    report: dict[str, Any]
+    table: pa.Table | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _manifest_files(node: Any, out: dict[str, Any]) -> None:
+    """Collect every ``{path|file|name, sha256}`` entry of a dataset manifest, any nesting."""
+    if isinstance(node, dict):
+        if "sha256" in node:
+            key = node.get("path") or node.get("file") or node.get("name") or str(len(out))
+            out[str(key)] = node["sha256"]
+        for v in node.values():
+            _manifest_files(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _manifest_files(v, out)
+
+
+def dataset_provenance(name: str, root: Path) -> dict[str, Any]:
+    """Name, version and file hashes of one dataset, from its ``manifest.json``."""
+    manifest_path = root / "manifest.json"
+    if not manifest_path.exists():
+        return {"name": name, "version": None, "manifest_sha256": None, "files": {}}
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    files: dict[str, Any] = {}
+    _manifest_files(manifest.get("tables", manifest), files)
+    return {
+        "name": name,
+        "dataset": manifest.get("name", name),
+        "version": manifest.get("version"),
+        "manifest_sha256": sha256_file(manifest_path),
+        "files": files,
+    }
+
+
+class Executor:
+    """Loads the policy once and runs checked queries for projects."""
+
+    def __init__(self, policy_path: Path | None, datasets: dict[str, Path]) -> None:
+        self.policy_path = policy_path or DEFAULT_POLICY_PATH
+        self.policy: Policy = load_policy(self.policy_path)
+        self.policy_sha256 = sha256_file(self.policy_path)
+        self.datasets = datasets
+
+    def data_dirs(self, granted: list[str]) -> tuple[list[Path], list[str]]:
+        """Directories of the granted datasets, plus reasons for any that are not registered."""
+        dirs, missing = [], []
+        for name in granted:
+            root = self.datasets.get(name)
+            if root is None or not root.is_dir():
+                missing.append(f"dataset {name!r} is granted but not registered on the airlock")
+            else:
+                dirs.append(root)
+        return dirs, missing
+
+    def provenance(self, granted: list[str], u18_approved: bool) -> dict[str, Any]:
+        """Where the data and the rules came from, for the manifest."""
+        return {
+            "datasets": [
+                dataset_provenance(n, self.datasets[n]) for n in granted if n in self.datasets
+            ],
+            "policy": {"path": str(self.policy_path), "sha256": self.policy_sha256},
+            "u18_approved": u18_approved,
+        }
+
+    def run(self, sql: str, granted: list[str], u18_approved: bool) -> Outcome:
+        """Run the static check and trusted execution of ``sql`` for a project."""
+        from vce.policy.context import Context
+        from vce.policy.execute import run_checked
+
+        dirs, missing = self.data_dirs(granted)
+        prov = self.provenance(granted, u18_approved)
+        if missing or not dirs:
+            reasons = missing or ["the project has no datasets granted"]
+            return Outcome(False, reasons, {"reasons": reasons}, None, prov)
+        ctx = Context(policy=self.policy, tables=None, u18_approved=u18_approved)
+        result = run_checked(sql, ctx, dirs)
+        report = result.to_dict()
+        report.pop("rows", None)
+        table = result.table if result.allowed else None
+        reasons = [_reason(r) for r in (result.reasons or [])]
+        if result.allowed and (table is None or table.num_rows == 0):
+            reasons.append("every row was suppressed by the disclosure checks")
+            return Outcome(False, reasons, report, None, prov)
+        return Outcome(bool(result.allowed), reasons, report, table, prov)
+
+
+def _reason(v: Any) -> str:
+    """A violation as one readable line: ``rule: message (line L, column C)``."""
+    rule, message = getattr(v, "rule", None), getattr(v, "message", None)
+    if rule is None or message is None:
+        return str(v)
+    line, col = getattr(v, "line", None), getattr(v, "column", None)
+    where = f" (line {line}, column {col})" if line else ""
+    return f"{rule}: {message}{where}"
+
+
+def table_to_parquet(table: pa.Table) -> bytes:
+    """Serialize a table for storage in the database."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def parquet_to_table(data: bytes) -> pa.Table:
+    """Inverse of :func:`table_to_parquet`."""
+    return pq.read_table(io.BytesIO(data))

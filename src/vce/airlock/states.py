@@ -1,0 +1,76 @@
+"""Request states and the transitions between them — the single source of truth.
+
+The state diagram in ``docs/explanation/airlock-states.md`` is generated from :data:`TRANSITIONS`
+by :func:`mermaid`, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """Where a request is in its life."""
+
+    SUBMITTED = "submitted"  # stored, waiting for trusted re-execution
+    CHECKING = "checking"  # a worker is re-executing it on the full extracts
+    BLOCKED = "blocked"  # the checks refused it; the researcher may revise and resubmit
+    AWAITING_REVIEW = "awaiting_review"  # checks passed; reviewers vote
+    RETURNED = "returned"  # a reviewer sent it back with comments; may be resubmitted
+    REJECTED = "rejected"  # final: a reviewer refused it
+    APPROVED = "approved"  # enough eligible approvals; the release is being written
+    RELEASED = "released"  # final: files written, downloadable by project members
+    WITHDRAWN = "withdrawn"  # final: the researcher gave up on it
+
+
+# state -> {next state: what causes the move}
+TRANSITIONS: dict[State, dict[State, str]] = {
+    State.SUBMITTED: {State.CHECKING: "worker picks it up", State.WITHDRAWN: "researcher"},
+    State.CHECKING: {
+        State.BLOCKED: "checks fail",
+        State.AWAITING_REVIEW: "checks pass",
+        State.CHECKING: "restart after a crash re-runs it",
+    },
+    State.BLOCKED: {State.SUBMITTED: "researcher resubmits", State.WITHDRAWN: "researcher"},
+    State.AWAITING_REVIEW: {
+        State.APPROVED: "N-th eligible approval",
+        State.RETURNED: "reviewer returns",
+        State.REJECTED: "reviewer rejects",
+        State.WITHDRAWN: "researcher",
+    },
+    State.RETURNED: {State.SUBMITTED: "researcher resubmits", State.WITHDRAWN: "researcher"},
+    State.APPROVED: {State.RELEASED: "release written atomically"},
+    State.REJECTED: {},
+    State.RELEASED: {},
+    State.WITHDRAWN: {},
+}
+
+FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# States a restarted service must pick up again so that nothing stays stuck.
+RESUMABLE = frozenset({State.SUBMITTED, State.CHECKING, State.APPROVED})
+RESUBMITTABLE = frozenset({State.BLOCKED, State.RETURNED})
+
+
+def can_move(src: State, dst: State) -> bool:
+    """Whether ``src → dst`` is a legal transition.
+
+    >>> can_move(State.AWAITING_REVIEW, State.APPROVED)
+    True
+    >>> can_move(State.BLOCKED, State.RELEASED)
+    False
+    """
+    return dst in TRANSITIONS[src]
+
+
+def mermaid() -> str:
+    """Render the state diagram as Mermaid source, generated from :data:`TRANSITIONS`.
+
+    >>> "blocked --> submitted" in mermaid()
+    True
+    """
+    lines = ["stateDiagram-v2", "    [*] --> submitted: researcher requests an export"]
+    for src, nxt in TRANSITIONS.items():
+        for dst, why in nxt.items():
+            lines.append(f"    {src.value} --> {dst.value}: {why}")
+    lines.extend(f"    {s.value} --> [*]" for s in sorted(FINAL, key=lambda s: s.value))
+    return "\n".join(lines)

@@ -1,0 +1,637 @@
+"""The export workflow: submit → trusted check → review → release, and what each role sees.
+
+Every state change goes through :meth:`Airlock._move`, which checks the transition against
+:mod:`vce.airlock.states`, records an :class:`~vce.airlock.models.Event` and an audit record in
+the same transaction. Re-execution and release writing happen outside any transaction, with
+the state persisted before and after, so a crash at any point leaves a request that
+:meth:`Airlock.pending` hands back to the worker on restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+import time
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vce.airlock import audit, authz, projects
+from vce.airlock.config import Settings
+from vce.airlock.db import Database
+from vce.airlock.errors import Conflict, Invalid, NotFound
+from vce.airlock.execution import Executor, Outcome, parquet_to_table, table_to_parquet
+from vce.airlock.filechecks import check_file
+from vce.airlock.models import Comment, Event, Project, Release, Request, Vote, utcnow
+from vce.airlock.release import clean_staging, write_atomically
+from vce.airlock.states import RESUBMITTABLE, State, can_move
+
+log = logging.getLogger("vce.airlock")
+DECISIONS = ("approve", "return", "reject")
+MAX_SQL = 100_000
+PREVIEW_ROWS = 200
+SYSTEM = "airlock"
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).isoformat()
+
+
+def _text(body: dict[str, Any], key: str, limit: int, *, required: bool = True) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"'{key}' must be a non-empty string", code="invalid_" + key)
+    if len(value) > limit:
+        raise Invalid(f"'{key}' is longer than {limit} characters", code="invalid_" + key)
+    return value
+
+
+class Airlock:
+    """Business logic over one database; the web layer and the worker call into it."""
+
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.db_url)
+        self.executor = Executor(settings.policy_path, settings.datasets)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _request(self, s: Session, request_id: int) -> Request:
+        req = s.get(Request, request_id)
+        if req is None:
+            raise NotFound(f"no request {request_id}")
+        return req
+
+    def _move(self, s: Session, req: Request, to: State, actor: str, note: str = "") -> None:
+        src = State(req.state)
+        if not can_move(src, to):
+            raise Conflict(f"request {req.id} is {src.value}; it cannot become {to.value}")
+        req.state = to.value
+        req.updated = utcnow()
+        s.add(
+            Event(
+                request_id=req.id, actor=actor, from_state=src.value, to_state=to.value, note=note
+            )
+        )
+        audit.append(
+            s,
+            actor,
+            "request.state",
+            f"request:{req.id}",
+            {"from": src.value, "to": to.value, "revision": req.revision, "note": note},
+        )
+
+    def _approvals(self, s: Session, req: Request) -> list[Vote]:
+        return list(
+            s.scalars(
+                select(Vote)
+                .where(Vote.request_id == req.id, Vote.revision == req.revision)
+                .where(Vote.decision == "approve")
+                .order_by(Vote.created)
+            )
+        )
+
+    # ---------------------------------------------------------------- reading
+
+    def summary(self, req: Request) -> dict[str, Any]:
+        """Return the fields every listing shows."""
+        return {
+            "id": req.id,
+            "state": req.state,
+            "project": req.project.slug,
+            "name": req.name,
+            "kind": req.kind,
+            "requester": req.requester,
+            "revision": req.revision,
+            "created": _iso(req.created),
+            "updated": _iso(req.updated),
+            "reasons": list(req.reasons or []),
+        }
+
+    def detail(self, s: Session, who: authz.Principal, req: Request) -> dict[str, Any]:
+        """Everything about a request that ``who`` may see."""
+        out = self.summary(req)
+        private_ok = authz.can_see_private(who, req)
+        comments = s.scalars(
+            select(Comment).where(Comment.request_id == req.id).order_by(Comment.created)
+        )
+        votes = s.scalars(select(Vote).where(Vote.request_id == req.id).order_by(Vote.created))
+        events = s.scalars(select(Event).where(Event.request_id == req.id).order_by(Event.id))
+        release = s.scalar(select(Release).where(Release.request_id == req.id))
+        out.update(
+            purpose=req.purpose,
+            sql=req.sql,
+            filename=req.filename,
+            report=req.report,
+            provenance=req.provenance,
+            approvals_required=self.settings.approvals_required,
+            approvals=len(self._approvals(s, req)),
+            preview=self.preview(req),
+            votes=[
+                {
+                    "reviewer": v.reviewer,
+                    "decision": v.decision,
+                    "revision": v.revision,
+                    "created": _iso(v.created),
+                }
+                for v in votes
+            ],
+            comments=[
+                {
+                    "author": c.author,
+                    "body": c.body,
+                    "private": c.private,
+                    "created": _iso(c.created),
+                }
+                for c in comments
+                if private_ok or not c.private
+            ],
+            events=[
+                {
+                    "actor": e.actor,
+                    "from": e.from_state,
+                    "to": e.to_state,
+                    "note": e.note,
+                    "created": _iso(e.created),
+                }
+                for e in events
+            ],
+            release=(
+                {"files": release.files, "created": _iso(release.created)} if release else None
+            ),
+            can_review=authz.can_review(who, req) and req.state == State.AWAITING_REVIEW.value,
+            can_download=authz.can_download(who, req),
+        )
+        return out
+
+    def preview(self, req: Request) -> dict[str, Any] | None:
+        """Return the releasable rows (first :data:`PREVIEW_ROWS`) as columns and plain values."""
+        if req.result is None:
+            return None
+        table = parquet_to_table(req.result)
+        head = table.slice(0, PREVIEW_ROWS)
+        return {
+            "columns": table.column_names,
+            "rows": [[_plain(v) for v in row.values()] for row in head.to_pylist()],
+            "total_rows": table.num_rows,
+        }
+
+    def get(self, who: authz.Principal, request_id: int) -> dict[str, Any]:
+        """One request, if ``who`` may see it."""
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            authz.check_view(who, req)
+            return self.detail(s, who, req)
+
+    def list(
+        self,
+        who: authz.Principal,
+        *,
+        project: str | None = None,
+        state: str | None = None,
+        mine: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """List the requests ``who`` may see, newest first, optionally filtered."""
+        if state is not None and state not in {s.value for s in State}:
+            raise Invalid(f"unknown state {state!r}; one of: {', '.join(s.value for s in State)}")
+        if not 1 <= limit <= 500 or offset < 0:
+            raise Invalid("limit must be 1-500 and offset ≥ 0")
+        with self.db.session() as s:
+            q = select(Request).join(Project)
+            if project is not None:
+                projects.get(s, project)
+                authz.check_list_project(s, who, project)
+                q = q.where(Project.slug == project)
+            elif not (who.is_reviewer or who.is_admin):
+                q = q.where(Project.slug.in_(projects.projects_of(s, who.name)))
+            if state is not None:
+                q = q.where(Request.state == state)
+            if mine:
+                q = q.where(Request.requester == who.name)
+            total = s.scalar(select(func.count()).select_from(q.subquery()))
+            rows = s.scalars(q.order_by(Request.id.desc()).limit(limit).offset(offset))
+            return {"requests": [self.summary(r) for r in rows], "total": total}
+
+    def earlier_releases(self, project_slug: str, before: int) -> list[dict[str, Any]]:
+        """List the project's released requests other than ``before`` (for reviewers' context)."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(Request)
+                .join(Project)
+                .where(Project.slug == project_slug, Request.state == State.RELEASED.value)
+                .where(Request.id != before)
+                .order_by(Request.id.desc())
+                .limit(20)
+            )
+            return [self.summary(r) for r in rows]
+
+    # ---------------------------------------------------------------- researcher
+
+    def _payload(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
+        if kind == "query":
+            return {"sql": _text(body, "sql", MAX_SQL), "filename": None, "content": None}
+        filename = _text(body, "filename", 255)
+        assert filename is not None
+        if "/" in filename or "\\" in filename or filename.startswith("."):
+            raise Invalid("'filename' must be a plain file name, without folders")
+        encoded = body.get("content_base64")
+        if not isinstance(encoded, str):
+            raise Invalid("'content_base64' must be the file's content in base64")
+        if len(encoded) > (self.settings.file_max_bytes * 4) // 3 + 8:
+            raise Invalid(f"file is larger than {self.settings.file_max_bytes} bytes")
+        try:
+            content = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise Invalid(f"'content_base64' is not valid base64: {exc}") from None
+        return {"sql": None, "filename": filename, "content": content}
+
+    def submit(self, who: authz.Principal, body: dict[str, Any]) -> dict[str, Any]:
+        """Store a new export request in state ``submitted`` (the worker checks it next)."""
+        if not isinstance(body, dict):
+            raise Invalid("the body must be a JSON object")
+        kind = body.get("kind")
+        if kind not in ("query", "file"):
+            raise Invalid("'kind' must be 'query' or 'file'", code="invalid_kind")
+        slug = _text(body, "project", 64)
+        name = _text(body, "name", 200)
+        purpose = _text(body, "purpose", 5000)
+        payload = self._payload(body, kind)
+        with self.db.session() as s:
+            project = projects.get(s, slug)  # type: ignore[arg-type]
+            authz.check_submit(who, project)
+            req = Request(
+                project=project,
+                requester=who.name,
+                kind=kind,
+                name=name,
+                purpose=purpose,
+                state=State.SUBMITTED.value,
+                reasons=[],
+                **payload,
+            )
+            s.add(req)
+            s.flush()
+            s.add(Event(request_id=req.id, actor=who.name, from_state=None, to_state="submitted"))
+            audit.append(
+                s,
+                who.name,
+                "request.submit",
+                f"request:{req.id}",
+                {
+                    "project": slug,
+                    "kind": kind,
+                    "name": name,
+                    "purpose": purpose,
+                    "sql": payload["sql"],
+                    "filename": payload["filename"],
+                    "content_sha256": _sha(payload["content"]),
+                },
+            )
+            return self.summary(req)
+
+    def resubmit(
+        self, who: authz.Principal, request_id: int, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Revise a blocked or returned request; it is checked again as a new revision."""
+        if not isinstance(body, dict):
+            raise Invalid("the body must be a JSON object")
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            authz.check_view(who, req)
+            authz.check_change(who, req)
+            if State(req.state) not in RESUBMITTABLE:
+                raise Conflict(
+                    f"request {req.id} is {req.state}; only blocked or returned "
+                    "requests can be resubmitted"
+                )
+            payload = self._payload(body, req.kind)
+            req.sql, req.filename, req.content = (
+                payload["sql"],
+                payload["filename"],
+                payload["content"],
+            )
+            if isinstance(body.get("purpose"), str) and body["purpose"].strip():
+                req.purpose = body["purpose"][:5000]
+            req.revision += 1
+            req.reasons, req.report, req.result = [], None, None
+            self._move(s, req, State.SUBMITTED, who.name, f"revision {req.revision}")
+            audit.append(
+                s,
+                who.name,
+                "request.resubmit",
+                f"request:{req.id}",
+                {"revision": req.revision, "sql": req.sql, "content_sha256": _sha(req.content)},
+            )
+            return self.summary(req)
+
+    def withdraw(self, who: authz.Principal, request_id: int) -> dict[str, Any]:
+        """Give up on a request that is not final yet (the requester only)."""
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            authz.check_view(who, req)
+            authz.check_change(who, req)
+            self._move(s, req, State.WITHDRAWN, who.name)
+            return self.summary(req)
+
+    # ---------------------------------------------------------------- worker
+
+    def pending(self) -> list[tuple[str, int]]:
+        """Work a (re)started service must do so that nothing stays stuck, oldest first."""
+        clean_staging(self.settings.releases_dir)
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Request.id, Request.state)
+                .where(Request.state.in_(["submitted", "checking", "approved"]))
+                .order_by(Request.id)
+            ).all()
+        return [("release" if st == "approved" else "process", rid) for rid, st in rows]
+
+    def process(self, request_id: int) -> str | None:
+        """Re-execute (or file-check) a submitted request and move it on; returns the new state."""
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            if req.state == State.SUBMITTED.value:
+                self._move(s, req, State.CHECKING, SYSTEM)
+            elif req.state != State.CHECKING.value:
+                return None  # done already (a duplicate queue entry)
+            req.attempts += 1
+            audit.append(
+                s,
+                SYSTEM,
+                "request.execute",
+                f"request:{req.id}",
+                {"revision": req.revision, "attempt": req.attempts},
+            )
+            job = {
+                "kind": req.kind,
+                "sql": req.sql,
+                "filename": req.filename,
+                "content": req.content,
+                "revision": req.revision,
+                "granted": [g.dataset for g in req.project.grants],
+                "u18": req.project.u18_approved,
+            }
+        if self.settings.fault_exec_delay:
+            time.sleep(self.settings.fault_exec_delay)
+        outcome = self._check(job)
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            if req.state != State.CHECKING.value or req.revision != job["revision"]:
+                return None
+            req.reasons = outcome.reasons
+            req.report = outcome.report
+            req.provenance = outcome.provenance
+            req.result = table_to_parquet(outcome.table) if outcome.table is not None else None
+            audit.append(
+                s,
+                SYSTEM,
+                "request.check",
+                f"request:{req.id}",
+                {
+                    "revision": req.revision,
+                    "allowed": outcome.allowed,
+                    "reasons": outcome.reasons,
+                    "report": outcome.report,
+                    "result_sha256": _sha(req.result),
+                },
+            )
+            to = State.AWAITING_REVIEW if outcome.allowed else State.BLOCKED
+            self._move(s, req, to, SYSTEM, "; ".join(outcome.reasons)[:2000])
+            return to.value
+
+    def _check(self, job: dict[str, Any]) -> Outcome:
+        try:
+            if job["kind"] == "query":
+                return self.executor.run(job["sql"], job["granted"], job["u18"])
+            th = self.executor.policy.thresholds
+            rep = check_file(
+                job["filename"],
+                job["content"],
+                max_bytes=self.settings.file_max_bytes,
+                max_rows=self.settings.csv_max_rows,
+                min_count=th.min_entities,
+                rounding=th.rounding,
+            )
+            prov = self.executor.provenance(job["granted"], job["u18"])
+            return Outcome(not rep.reasons, rep.reasons, rep.to_dict(), None, prov)
+        except Exception as exc:  # never leave a request stuck in `checking`
+            log.exception("re-execution failed")
+            reason = f"the trusted re-execution failed: {type(exc).__name__}: {exc}"
+            return Outcome(False, [reason], {"error": reason})
+
+    # ---------------------------------------------------------------- reviewer
+
+    def vote(
+        self, who: authz.Principal, request_id: int, decision: str, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Record a reviewer's decision; the N-th distinct approval approves the request."""
+        if decision not in DECISIONS:
+            raise Invalid(f"'decision' must be one of {', '.join(DECISIONS)}")
+        if comment is not None and (not isinstance(comment, str) or len(comment) > 10_000):
+            raise Invalid("'comment' must be a string of at most 10000 characters")
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            authz.check_view(who, req)
+            authz.check_review(who, req)
+            if req.state != State.AWAITING_REVIEW.value:
+                raise Conflict(f"request {req.id} is {req.state}, not awaiting review")
+            if decision != "approve" and not (comment or "").strip():
+                raise Invalid(f"say why you {decision} it: 'comment' is required")
+            seen = s.scalar(
+                select(Vote).where(
+                    Vote.request_id == req.id,
+                    Vote.revision == req.revision,
+                    Vote.reviewer == who.name,
+                )
+            )
+            if seen is not None:
+                raise Conflict(f"{who.name} has already voted on revision {req.revision}")
+            s.add(
+                Vote(request_id=req.id, revision=req.revision, reviewer=who.name, decision=decision)
+            )
+            if comment and comment.strip():
+                s.add(Comment(request_id=req.id, author=who.name, body=comment, private=False))
+            s.flush()
+            audit.append(
+                s,
+                who.name,
+                "request.vote",
+                f"request:{req.id}",
+                {"revision": req.revision, "decision": decision, "comment": comment},
+            )
+            if decision == "approve":
+                n = len(self._approvals(s, req))
+                if n >= self.settings.approvals_required:
+                    self._move(s, req, State.APPROVED, who.name, f"{n} approvals")
+            elif decision == "return":
+                self._move(s, req, State.RETURNED, who.name, comment or "")
+            else:
+                self._move(s, req, State.REJECTED, who.name, comment or "")
+            return self.summary(req)
+
+    def comment(
+        self, who: authz.Principal, request_id: int, body: str, private: bool = False
+    ) -> dict[str, Any]:
+        """Add a comment; private ones are visible to reviewers only."""
+        if not isinstance(body, str) or not body.strip() or len(body) > 10_000:
+            raise Invalid("'body' must be 1-10000 characters")
+        if not isinstance(private, bool):
+            raise Invalid("'private' must be true or false")
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            authz.check_view(who, req)
+            authz.check_comment(who, req, private)
+            c = Comment(request_id=req.id, author=who.name, body=body, private=private)
+            s.add(c)
+            audit.append(
+                s,
+                who.name,
+                "request.comment",
+                f"request:{req.id}",
+                {"private": private, "body": body},
+            )
+            return {"author": who.name, "body": body, "private": private}
+
+    # ---------------------------------------------------------------- release
+
+    def release(self, request_id: int) -> bool:
+        """Write an approved request's release folder atomically and record it."""
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            if req.state != State.APPROVED.value:
+                return False
+            slug = req.project.slug
+            files = self._release_files(s, req)
+        try:
+            path, hashes = write_atomically(
+                self.settings.releases_dir,
+                slug,
+                request_id,
+                files,
+                fault_delay=self.settings.fault_release_delay,
+            )
+        except OSError as exc:
+            log.exception("release of request %s failed", request_id)
+            with self.db.session() as s:
+                audit.append(
+                    s,
+                    SYSTEM,
+                    "release.failed",
+                    f"request:{request_id}",
+                    {"error": f"{type(exc).__name__}: {exc}"},
+                )
+            return False
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            if req.state != State.APPROVED.value:
+                return False
+            s.add(Release(request_id=req.id, path=str(path), files=hashes))
+            audit.append(
+                s,
+                SYSTEM,
+                "request.release",
+                f"request:{req.id}",
+                {"path": str(path), "files": hashes},
+            )
+            self._move(s, req, State.RELEASED, SYSTEM)
+        return True
+
+    def _release_files(self, s: Session, req: Request) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        if req.kind == "query":
+            table = parquet_to_table(req.result) if req.result else pa.table({})
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(table, sink)
+            files["result.csv"] = sink.getvalue().to_pybytes()
+            files["result.parquet"] = req.result or table_to_parquet(table)
+        else:
+            assert req.filename is not None and req.content is not None
+            files[req.filename] = req.content
+        import hashlib
+
+        result_hashes = {
+            n: {"sha256": hashlib.sha256(b).hexdigest(), "size": len(b)} for n, b in files.items()
+        }
+        events = s.scalars(select(Event).where(Event.request_id == req.id).order_by(Event.id))
+        manifest = {
+            "request": {
+                "id": req.id,
+                "project": req.project.slug,
+                "name": req.name,
+                "kind": req.kind,
+                "requester": req.requester,
+                "purpose": req.purpose,
+                "revision": req.revision,
+            },
+            "sql": req.sql,
+            "datasets": (req.provenance or {}).get("datasets", []),
+            "policy": (req.provenance or {}).get("policy"),
+            "u18_approved": (req.provenance or {}).get("u18_approved"),
+            "check_report": req.report,
+            "approvals": [
+                {"reviewer": v.reviewer, "at": _iso(v.created)} for v in self._approvals(s, req)
+            ],
+            "timestamps": {
+                "submitted": _iso(req.created),
+                **{f"{e.to_state}": _iso(e.created) for e in events},
+            },
+            "files": result_hashes,
+        }
+        files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+        files["README.md"] = _readme(req, manifest).encode()
+        return files
+
+    def release_file(self, who: authz.Principal, request_id: int, name: str) -> bytes:
+        """Read a file of a release for a project member, auditing the download."""
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            authz.check_view(who, req)
+            authz.check_download(who, req)
+            rel = s.scalar(select(Release).where(Release.request_id == req.id))
+            if rel is None or name not in rel.files:
+                raise NotFound(f"release of request {request_id} has no file {name!r}")
+            from pathlib import Path
+
+            data = (Path(rel.path) / name).read_bytes()
+            if _sha(data) != rel.files[name]["sha256"]:
+                raise Conflict(f"{name} no longer matches its recorded hash; tell an administrator")
+            audit.append(s, who.name, "release.download", f"request:{req.id}", {"file": name})
+            return data
+
+
+def _sha(data: bytes | None) -> str | None:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def _plain(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    return str(v)
+
+
+def _readme(req: Request, manifest: dict[str, Any]) -> str:
+    approvers = ", ".join(a["reviewer"] for a in manifest["approvals"]) or "-"
+    files = "\n".join(f"- `{n}` sha256 `{h['sha256']}`" for n, h in manifest["files"].items())
+    return (
+        f"# {req.name}\n\n"
+        f"Export {req.id} of project `{req.project.slug}`, requested by {req.requester}.\n\n"
+        f"Purpose: {req.purpose}\n\n"
+        f"Released by the VCE airlock after the automatic disclosure checks and the approval "
+        f"of: {approvers}.\n\n## Files\n\n{files}\n- `manifest.json`: the SQL, dataset "
+        "versions and file hashes, the policy hash, the check report, approvals and "
+        "timestamps.\n\nVerify a file with `sha256sum` against the list above.\n"
+    )

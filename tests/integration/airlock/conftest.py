@@ -1,0 +1,123 @@
+"""Fixtures of the airlock tests: databases (SQLite and PostgreSQL), an in-process airlock, and
+a real JupyterHub + proxy running the airlock as a managed service."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from airlock_hub import Hub, require, start_hub
+
+from vce.airlock import projects
+from vce.airlock.authz import Principal
+from vce.airlock.config import ADMIN_SCOPE, REVIEW_SCOPE, Settings
+from vce.airlock.workflow import Airlock
+
+PG_DEFAULT = "postgresql+psycopg://vce:vce@127.0.0.1:5432/postgres"
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("VCE_TEST_POSTGRES_URL", PG_DEFAULT)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the local server, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text("SELECT 1"))
+    except Exception as exc:  # server not running
+        admin.dispose()
+        require(False, f"PostgreSQL at {_pg_admin_url()} ({exc.__class__.__name__})")
+    name = f"vce_airlock_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite (WAL) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'airlock.sqlite'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str, dataset: Path) -> Settings:
+    return Settings(
+        state_dir=tmp_path,
+        db_url=db_url,
+        releases_dir=tmp_path / "releases",
+        datasets={"demo": dataset},
+    )
+
+
+@pytest.fixture
+def airlock(settings: Settings) -> Iterator[Airlock]:
+    """An airlock with projects p1 (alice, amy, rev3) and p2 (bob), both granted ``demo``."""
+    a = Airlock(settings)
+    with a.db.session() as s:
+        projects.create(s, "boss", "p1", "Climate talk", "alice")
+        projects.add_member(s, "boss", "p1", "amy")
+        projects.add_member(s, "boss", "p1", "rev3")
+        projects.grant(s, "boss", "p1", "demo")
+        projects.create(s, "boss", "p2", "Shops", "bob")
+        projects.grant(s, "boss", "p2", "demo")
+    yield a
+    a.db.dispose()
+
+
+def who(name: str) -> Principal:
+    """The principal of a test user, with the scopes the test hub gives them."""
+    scopes: set[str] = set()
+    if name.startswith("rev"):
+        scopes.add(REVIEW_SCOPE)
+    if name == "boss":
+        scopes.add(ADMIN_SCOPE)
+    return Principal(name, frozenset(scopes))
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Hub]:
+    """A real hub + proxy + airlock (SQLite) with projects p1 and p2 set up over the admin API."""
+    require(shutil.which("configurable-http-proxy") is not None, "configurable-http-proxy")
+    h = start_hub(tmp_path_factory.mktemp("hub"), datasets={"demo": dataset})
+    try:
+        setup_projects(h)
+        yield h
+    finally:
+        h.stop()
+
+
+def setup_projects(h: Hub) -> None:
+    """p1: alice (PI), amy, rev3; p2: bob. Both granted the demo dataset."""
+    boss = {"Authorization": f"token {h.token('boss')}"}
+    for slug, pi, members in (("p1", "alice", ["amy", "rev3"]), ("p2", "bob", [])):
+        r = requests.post(
+            h.airlock + "api/projects",
+            headers=boss,
+            timeout=30,
+            json={"slug": slug, "title": f"Project {slug}", "pi": pi, "datasets": ["demo"]},
+        )
+        assert r.status_code == 201, r.text
+        for m in members:
+            r = requests.post(
+                h.airlock + f"api/projects/{slug}/members",
+                headers=boss,
+                json={"username": m},
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
