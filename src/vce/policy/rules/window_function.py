@@ -1,0 +1,54 @@
+"""``window-function``: windows only over grouped rows, never over persons.
+
+``row_number() OVER (PARTITION BY author_id …)`` or ``lag(view_count) OVER (…)`` computes
+per-person values. A window over an already grouped result (a share of a weekly total:
+``sum(count(*)) OVER (PARTITION BY week)``) cannot single anyone out.
+
+>>> from vce.policy.analyze import rules_of
+>>> "window-function" in rules_of("SELECT count(*) FROM (SELECT row_number() OVER (PARTITION BY author_id ORDER BY create_time) AS rn FROM videos) t WHERE rn = 1")
+True
+>>> rules_of("SELECT region_code, count(*) * 1.0 / sum(count(*)) OVER () AS share FROM videos GROUP BY 1")
+[]
+"""  # noqa: E501
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlglot import exp
+
+from vce.policy.rules._base import Check, show
+from vce.policy.violations import Violation
+
+RULE = "window-function"
+SUMMARY = "window functions over individual rows or keyed by protected columns"
+
+
+def check_tree(c: Check) -> Iterator[Violation]:
+    """No named WINDOW clauses (their keys are out of sight of the window they serve)."""
+    assert c.index is not None
+    for select in c.index.all(exp.Select):
+        if select.args.get("windows"):
+            yield c.violation(
+                RULE, "named WINDOW clauses are not supported; inline OVER (...)", select
+            )
+
+
+def check_facts(c: Check) -> Iterator[Violation]:
+    """Windows run in grouped SELECTs with dimension or aggregate keys."""
+    assert c.facts is not None
+    for fact in c.facts["window"]:
+        over_groups, _ranking = fact.extra
+        if not over_groups:
+            yield c.violation(
+                RULE,
+                f"{show(fact.node)} runs over individual rows (persons); aggregate with GROUP "
+                "BY first and use windows over the groups",
+                fact.node,
+            )
+        elif fact.kind.protected:
+            yield c.violation(
+                RULE,
+                f"{show(fact.node)} partitions or orders by an identifier, free text or measure",
+                fact.node,
+            )
