@@ -16,6 +16,8 @@ and synthetic rows, and it has no route out but the airlock).
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 ALLOWED_TABLE_FUNCTIONS = frozenset(
@@ -116,6 +118,18 @@ def _unquote(text: str) -> str:
     return text
 
 
+_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
+_STRING = re.compile(r"'(?:[^']|'')*'")
+
+
+def _clean(text: str, kind: duckdb.token_type) -> str:
+    """A token's own text: DuckDB's spans run up to the next token, comments included."""
+    if kind == duckdb.token_type.string_const:
+        m = _STRING.match(text.lstrip())
+        return m.group(0) if m else text.strip()
+    return _COMMENT.sub(" ", text).strip()
+
+
 def _tokens(sql: str) -> list[tuple[str, duckdb.token_type]]:
     """(text, type) for each token; comments dropped."""
     spans = duckdb.tokenize(sql)
@@ -124,7 +138,9 @@ def _tokens(sql: str) -> list[tuple[str, duckdb.token_type]]:
         if kind == duckdb.token_type.comment:
             continue
         end = spans[i + 1][0] if i + 1 < len(spans) else len(sql)
-        out.append((sql[start:end].strip(), kind))
+        text = _clean(sql[start:end], kind)
+        if text:
+            out.append((text, kind))
     return out
 
 
