@@ -217,8 +217,17 @@ def run_checked(
     except EngineError as e:
         return _deny(decision, "data-unavailable", str(e))
     granted = getattr(ctx, "tables", None)
-    if granted is not None:
-        tables = {n: t for n, t in tables.items() if n in granted}
+    needed = {n: t for n, t in tables.items() if n in rw.tables}
+    missing = sorted(
+        rw.tables - set(needed) | (rw.tables - granted if granted is not None else set())
+    )
+    if missing:
+        return _deny(
+            decision,
+            "data-unavailable",
+            f"table(s) {', '.join(missing)} are not in the granted datasets of this project",
+        )
+    tables = needed  # one view per table the query reads: cheaper, and nothing else is reachable
     files = tuple(f for t in tables.values() for f in t.files)
 
     ev = _Evaluator(rw, ctx)

@@ -95,6 +95,7 @@ class Rewritten:
     dominance: tuple[DominanceSum, ...]
     group_keys: tuple[str, ...]
     output_columns: tuple[str, ...]
+    tables: frozenset[str] = frozenset()  # base tables the query reads (views to create)
 
 
 def _duck_type(t: pa.DataType) -> str:
@@ -167,6 +168,7 @@ class _Rewriter:
         self.dominance: list[DominanceSum] = []
         self.group_keys: list[str] = []
         self.rounded: list[str] = []
+        self.base_tables: set[str] = set()
 
     # -- query nodes -------------------------------------------------------------------------
 
@@ -376,6 +378,7 @@ class _Rewriter:
                 if name in ctes:
                     out.append((alias, name, ctes[name]))
                 elif name in TABLES:
+                    self.base_tables.add(name)
                     out.append((alias, name, None))
                 else:
                     raise ContributorsUnknown(f"unknown table {name!r}")
@@ -658,4 +661,5 @@ def rewrite(sql: str, policy: Policy) -> Rewritten:
         dominance=tuple(rw.dominance),
         group_keys=tuple(rw.group_keys),
         output_columns=outputs,
+        tables=frozenset(rw.base_tables),
     )

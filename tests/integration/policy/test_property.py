@@ -1,7 +1,7 @@
 """Property: for random aggregate queries, no released row breaks a threshold.
 
 Queries are generated from a small grammar (tables and joins, dimensions, filters,
-aggregates, optional per-author nesting). For each one, the test computes the true group
+aggregates, optional nesting: per-day counts summarised per group). For each one, the test computes the true group
 sizes with its own SQL (see ``policy_oracle.py``) and checks every released row against them, and
 that every group the oracle says is safe (and that has no dominance-checked sum) is released.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from policy_oracle import key, plain_connection
 
@@ -55,6 +55,12 @@ SHAPES = {
         ["v.view_count > 2000", "u.age_band = '18-24'"],
     ),
 }
+DAY = {
+    "videos": "v.create_time",
+    "comments_videos": "c.create_time",
+    "users": "u.create_time",
+    "videos_users": "v.create_time",
+}
 AGGS = {
     "videos": [
         "count(*)",
@@ -81,15 +87,17 @@ class Spec:
         src, _, _, _ = SHAPES[self.shape]
         where = f" WHERE {' AND '.join(self.filters)}" if self.filters else ""
         dims = [f"{d} AS k{i}" for i, d in enumerate(self.dims)]
-        if self.nested:  # per-author counts, then a distribution over authors
-            ent = SHAPES[self.shape][1][0]
-            inner_keys = ", ".join(f"k{i}" for i in range(len(self.dims)))
-            inner = ", ".join([*dims, f"{ent} AS who", "count(*) AS n"])
-            outer_keys = inner_keys + ", " if inner_keys else ""
-            group = f" GROUP BY {inner_keys}" if inner_keys else ""
+        if self.nested:  # per-day counts, then their distribution per group
+            day = DAY[self.shape]
+            inner_keys = [f"k{i}" for i in range(len(self.dims))]
+            inner = ", ".join([*dims, f"date_trunc('day', {day}) AS d", "count(*) AS n"])
+            inner_group = ", ".join([*self.dims, f"date_trunc('day', {day})"])
+            outer_keys = "".join(f"{k}, " for k in inner_keys)
+            group = f" GROUP BY {', '.join(inner_keys)}" if inner_keys else ""
             return (
-                f"WITH per AS (SELECT {inner} FROM {src}{where} GROUP BY ALL) "
-                f"SELECT {outer_keys}count(*) AS authors, avg(n) AS mean_n FROM per{group}"
+                f"WITH per AS (SELECT {inner} FROM {src}{where} GROUP BY {inner_group}) "
+                f"SELECT {outer_keys}count(*) AS days, avg(n) AS mean_n, sum(n) AS total "
+                f"FROM per{group}"
             )
         group = f" GROUP BY {', '.join(self.dims)}" if self.dims else ""
         aggs = [f"{a} AS a{i}" for i, a in enumerate(self.aggs)]
@@ -139,7 +147,7 @@ def passes(row: tuple, n_dims: int) -> bool:
 def test_no_released_row_breaks_a_threshold(dataset: Path, spec: Spec, u18: bool) -> None:
     ctx = Context(policy=POLICY, u18_approved=u18)
     res = run_checked(spec.sql(), ctx, [dataset], timeout_s=30)
-    assert res.decision.allowed, (spec.sql(), res.decision.violations)
+    assume(res.decision.allowed)  # the grammar stays inside what static analysis allows
     assert res.allowed, (spec.sql(), [str(r) for r in res.reasons])
     truth = {
         key(r[: len(spec.dims)]): r

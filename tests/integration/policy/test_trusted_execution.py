@@ -177,13 +177,44 @@ def test_byte_limit_denies(dataset: Path) -> None:
 
 def test_row_export_releases_adult_rows_only(dataset: Path) -> None:
     sql = "SELECT region_code, video_duration, view_count FROM videos"
-    res = run_checked(sql, ctx(u18=True, max_rows=10**6, max_bytes=10**9), [dataset])
-    if not res.decision.allowed:
-        pytest.skip(f"static analysis denies this row export: {res.decision.violations}")
+    res = run_checked(sql, ctx(max_rows=10**6, max_bytes=10**9), [dataset])
     adults = plain_connection(dataset, False).execute("SELECT count(*) FROM videos").fetchone()[0]
-    assert res.allowed and res.table.num_rows == adults
-    minor = next(c for c in res.checks if c.name == "minor_rows")
-    assert minor.suppressed == res.suppressed_rows > 0
+    assert res.allowed and res.table.num_rows == adults and res.suppressed_rows == 0
+
+
+def test_minor_rows_never_leave_even_if_static_analysis_lets_them_through(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Static analysis denies row export for U18 projects; the execution side must hold anyway.
+    import vce.policy
+
+    real = vce.policy.analyze
+    monkeypatch.setattr(
+        vce.policy, "analyze", lambda sql, c: dataclasses.replace(real(sql, c), allowed=True)
+    )
+    sql = "SELECT region_code, video_duration, view_count FROM videos"
+    res = run_checked(sql, ctx(u18=True, max_rows=10**6, max_bytes=10**9), [dataset])
+    plain = plain_connection(dataset, True)
+    adults, minors = plain.execute(
+        "SELECT count(*) FILTER (WHERE audience = 'adult'), count(*) FILTER (WHERE audience = "
+        "'minor') FROM videos"
+    ).fetchone()
+    assert minors > 0 and res.allowed
+    assert res.table.num_rows == adults and res.suppressed_rows == minors
+    assert next(c for c in res.checks if c.name == "minor_rows").suppressed == minors
+
+
+def test_row_level_rows_of_tables_without_row_export_are_denied(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vce.policy
+
+    real = vce.policy.analyze
+    monkeypatch.setattr(
+        vce.policy, "analyze", lambda sql, c: dataclasses.replace(real(sql, c), allowed=True)
+    )
+    res = run_checked("SELECT like_count FROM comments", ctx(), [dataset])
+    assert not res.allowed and [r.rule for r in res.reasons] == ["row-export-not-allowed"]
 
 
 def test_report_contract(dataset: Path) -> None:
