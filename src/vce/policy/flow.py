@@ -263,6 +263,7 @@ class Flow:
         cached = self._infos.get(key)
         if cached is not None:
             return cached
+        self._infos[key] = ScopeInfo([], [], [], False)  # re-entry (a cycle) sees no columns
         node = scope.expression
         if isinstance(node, exp.SetOperation):
             result = self._union_info(scope)
@@ -446,8 +447,22 @@ class Flow:
             if alias is not None:
                 return alias, frozenset()
         if record:
-            self.facts.add("unknown_column", Fact(col, name=name, extra=self._suggest(name, scope)))
+            holders = [] if table else self._holders(name, scope)
+            extra = (self._suggest(name, scope), holders)
+            self.facts.add("unknown_column", Fact(col, name=name, extra=extra))
         return None
+
+    def _holders(self, name: str, scope: Scope) -> list[str]:
+        """Aliases of the sources in ``scope`` that have a column ``name`` (ambiguity)."""
+        out = []
+        for alias, src in scope.sources.items():
+            if isinstance(src, exp.Table) and name in self.cp.classes.get(src.name, {}):
+                out.append(alias)
+            elif isinstance(src, Scope):
+                done = self._infos.get(id(src))
+                if done is not None and name in done.names:
+                    out.append(alias)
+        return sorted(out)
 
     def _suggest(self, name: str, scope: Scope) -> list[str]:
         known: set[str] = set()
@@ -456,8 +471,8 @@ class Flow:
             for src in s.sources.values():
                 if isinstance(src, exp.Table):
                     known.update(self.cp.classes.get(src.name, {}))
-                elif isinstance(src, Scope):
-                    known.update(self.info(src).names)
+                elif isinstance(src, Scope) and id(src) in self._infos:
+                    known.update(self._infos[id(src)].names)
             s = s.parent
         return difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
 

@@ -30,6 +30,14 @@ def check_facts(c: Check) -> Iterator[Violation]:
         if id(fact.node) in seen:
             continue
         seen.add(id(fact.node))
-        near = fact.extra or []
+        near, holders = fact.extra
+        if len(holders) > 1:
+            yield c.violation(
+                RULE,
+                f"column {fact.name!r} is ambiguous (in {', '.join(holders)}); prefix it with "
+                "its table alias",
+                fact.node,
+            )
+            continue
         hint = f"; did you mean {', '.join(near)}?" if near else ""
         yield c.violation(RULE, f"unknown column {fact.name!r}{hint}", fact.node)
