@@ -78,6 +78,42 @@ def choice_cdf(rng: np.random.Generator, cdf: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right").clip(0, len(cdf) - 1)
 
 
+class Sampler:
+    """Draw indexes in proportion to weights, fast for millions of weights.
+
+    A guide table (the CDF's inverse on a grid twice as fine as the weights) puts each draw
+    next to its answer, so the search is a step or two instead of a ~20-step binary search
+    with a cache miss at every step. Same draws as :func:`choice_cdf` for the same stream.
+
+    >>> rng = np.random.default_rng(1)
+    >>> s = Sampler(np.array([1.0, 0.0, 3.0]))
+    >>> bool((s.draw(rng, 1000) != 1).all())
+    True
+    >>> w = zipf_weights(500)
+    >>> bool((Sampler(w).draw(np.random.default_rng(2), 999) ==
+    ...       choice_cdf(np.random.default_rng(2), np.cumsum(w), 999)).all())
+    True
+    """
+
+    def __init__(self, weights: np.ndarray) -> None:
+        self.cdf = np.cumsum(np.asarray(weights, dtype=float))
+        self.total = self.cdf[-1]
+        buckets = max(2 * len(self.cdf), 16)
+        self.scale = buckets / self.total
+        self.guide = np.searchsorted(self.cdf, np.arange(buckets) / self.scale, side="right")
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` indexes, each ``i`` with probability ``weights[i] / sum(weights)``."""
+        x = rng.random(n) * self.total
+        bucket = np.minimum((x * self.scale).astype(np.int64), len(self.guide) - 1)
+        idx = self.guide[bucket]
+        todo = np.flatnonzero(self.cdf[np.minimum(idx, len(self.cdf) - 1)] <= x)
+        while todo.size:
+            idx[todo] += 1
+            todo = todo[self.cdf[np.minimum(idx[todo], len(self.cdf) - 1)] <= x[todo]]
+        return np.minimum(idx, len(self.cdf) - 1)
+
+
 def heavy_counts(rng: np.random.Generator, n: int, median: float, sigma: float) -> np.ndarray:
     """Log-normal counts: most rows small, a few enormous (views, followers)."""
     return np.floor(rng.lognormal(np.log(median), sigma, n)).astype(np.int64)

@@ -207,12 +207,12 @@ class _Generator:
         self.z = rng.standard_normal(n)  # latent popularity
         followers = np.floor(np.exp(np.log(150) + 2.2 * self.z)).astype(np.int64)
         activity = np.exp(1.0 * self.z + 0.8 * rng.standard_normal(n))
-        self.author_cdf = np.cumsum(activity)
-        self.commenter_cdf = np.cumsum(
+        self.author_sampler = dist.Sampler(activity)
+        self.commenter_sampler = dist.Sampler(
             np.exp(0.6 * rng.standard_normal(n)) * (1 + 0.4 * self.minor)
         )
-        self.follow_cdf = np.cumsum(followers + 1.0)
-        self.authors = dist.choice_cdf(_rng(self.seed, "videos", stream=2), self.author_cdf,
+        self.follow_sampler = dist.Sampler(followers + 1.0)
+        self.authors = self.author_sampler.draw(_rng(self.seed, "videos", stream=2),
                                        self.sizes.videos).astype(np.int32)  # fmt: skip
         handles = pa.array(_HANDLES).take(pa.array(rng.integers(0, len(_HANDLES), n)))
         self.usernames = pc.binary_join_element_wise(
@@ -249,7 +249,7 @@ class _Generator:
     def playlists(self) -> None:
         n = self.sizes.playlists
         rng = _rng(self.seed, "playlists")
-        author = dist.choice_cdf(rng, self.author_cdf, n)
+        author = self.author_sampler.draw(rng, n)
         first = np.full(self.sizes.users, -1, np.int64)
         first[author[::-1]] = np.arange(n)[::-1]
         self.first_playlist = first
@@ -270,7 +270,7 @@ class _Generator:
         rng = _rng(self.seed, "hashtags")
         self.tag_names, self.topic_tags = _hashtag_names(self.sizes.hashtags)
         n = len(self.tag_names)
-        self.tag_cdf = np.cumsum(dist.zipf_weights(n, 1.05))
+        self.tag_sampler = dist.Sampler(dist.zipf_weights(n, 1.05))
         data = pa.table(
             {
                 "id": make_ids("hashtags", np.arange(n)),
@@ -283,9 +283,9 @@ class _Generator:
         self._emit("hashtags", data, None, 0)
 
     def videos_and_comments(self) -> None:
-        music_cdf = np.cumsum(dist.zipf_weights(self.sizes.music, 1.2))
+        music = dist.Sampler(dist.zipf_weights(self.sizes.music, 1.2))
         effects = pa.array([f"eff_{i}" for i in range(2000)])
-        effect_cdf = np.cumsum(dist.zipf_weights(2000, 1.3))
+        effect_sampler = dist.Sampler(dist.zipf_weights(2000, 1.3))
         comment_offset = 0
         for chunk, start in enumerate(range(0, self.sizes.videos, VIDEO_CHUNK)):
             end = min(start + VIDEO_CHUNK, self.sizes.videos)
@@ -298,16 +298,14 @@ class _Generator:
             lang = np.where(rng.random(n) < 0.85, _REGION_LANG[region], 0)
             # hashtags: one from the video's topic most of the time, the rest Zipf-popular
             k = np.clip(rng.poisson(2.2, n), 0, 8)
-            tags = dist.choice_cdf(rng, self.tag_cdf, int(k.sum()))
+            tags = self.tag_sampler.draw(rng, int(k.sum()))
             first_pos = np.concatenate([[0], np.cumsum(k)[:-1]])[k > 0]
             topical = rng.random(len(first_pos)) < 0.7
             t_of = topic[k > 0][topical]
             tags[first_pos[topical]] = _topic_tag_vec(rng, self.topic_tags, t_of)
             hashtag_names = _lists(k, self.tag_names.take(pa.array(tags)))
             ke = rng.binomial(2, 0.2, n)
-            effect_ids = _lists(
-                ke, effects.take(pa.array(dist.choice_cdf(rng, effect_cdf, int(ke.sum()))))
-            )
+            effect_ids = _lists(ke, effects.take(pa.array(effect_sampler.draw(rng, int(ke.sum())))))
             pl = self.first_playlist[a]
             has_pl = (pl >= 0) & (rng.random(n) < 0.4)
             playlist = pa.array(make_ids("playlists", np.maximum(pl, 0)), mask=~has_pl)
@@ -333,7 +331,7 @@ class _Generator:
                     "video_description": join_space(
                         self.pool.draw(rng, lang, topic), hashtag_text(hashtag_names)
                     ),
-                    "music_id": make_ids("music", dist.choice_cdf(rng, music_cdf, n)),
+                    "music_id": make_ids("music", music.draw(rng, n)),
                     "hashtag_names": hashtag_names,
                     "effect_ids": effect_ids,
                     "playlist_id": playlist,
@@ -367,7 +365,7 @@ class _Generator:
         m = int(counts.sum())
         vid = np.repeat(np.arange(len(counts)), counts)
         ids = make_ids("comments", offset + np.arange(m))
-        author = dist.choice_cdf(rng, self.commenter_cdf, m)
+        author = self.commenter_sampler.draw(rng, m)
         block = np.repeat(np.cumsum(counts) - counts, counts)
         pos = np.arange(m)
         reply = (pos > block) & (rng.random(m) < 0.35)
@@ -403,8 +401,8 @@ class _Generator:
     def follows(self) -> None:
         rng = _rng(self.seed, "follows")
         n, u = self.sizes.follows, self.sizes.users
-        follower = dist.choice_cdf(rng, self.author_cdf, n)
-        following = dist.choice_cdf(rng, self.follow_cdf, n)
+        follower = self.author_sampler.draw(rng, n)
+        following = self.follow_sampler.draw(rng, n)
         keys = np.unique(follower.astype(np.int64) * u + following)
         follower, following = keys // u, keys % u
         keep = follower != following
@@ -443,7 +441,7 @@ class _Generator:
         p = self.sizes.products
         shop = np.repeat(np.arange(s), p // s)
         sold = dist.heavy_counts(rng, p, 50, 2.0)
-        self.product_cdf = np.cumsum(sold + 1.0)
+        self.product_sampler = dist.Sampler(sold + 1.0)
         self.product_ids = make_ids("products", np.arange(p))
         pname = pc.binary_join_element_wise(
             pa.array(_PRODUCT_ADJ).take(pa.array(rng.integers(0, len(_PRODUCT_ADJ), p))),
@@ -469,11 +467,11 @@ class _Generator:
         for chunk, s in enumerate(range(0, n, step)):
             rng = _rng(self.seed, "product_reviews", chunk)
             m = min(step, n - s)
-            reviewer = dist.choice_cdf(rng, self.commenter_cdf, m)
+            reviewer = self.commenter_sampler.draw(rng, m)
             rating = dist.choice_cdf(rng, rating_cdf, m) + 1
             data = pa.table({
                 "id": make_ids("product_reviews", np.arange(s, s + m)),
-                "product_id": self.product_ids[dist.choice_cdf(rng, self.product_cdf, m)],
+                "product_id": self.product_ids[self.product_sampler.draw(rng, m)],
                 "reviewer_id": self.user_ids[reviewer],
                 "review_text": self.comment_pool.draw(
                     rng, _REGION_LANG[self.region[reviewer]], dist.choice_cdf(rng, TOPIC_CDF, m)),
@@ -552,8 +550,8 @@ def generate(
     sizes = Sizes.from_videos(videos)
     policy = load_policy()
     with atomic_dataset_dir(out, force) as tmp:
-        writer = PartitionedWriter(tmp, {t: spec.schema for t, spec in TABLES.items()})
-        _Generator(sizes, seed, writer, policy, progress or (lambda t, n: None)).run()
+        with PartitionedWriter(tmp, {t: spec.schema for t, spec in TABLES.items()}) as writer:
+            _Generator(sizes, seed, writer, policy, progress or (lambda t, n: None)).run()
         return build_manifest(
             tmp,
             name=name or out.name,

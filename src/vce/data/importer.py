@@ -158,34 +158,36 @@ def import_extracts(
                 pq.read_table(files[t], columns=[key]).column(key).combine_chunks()
             )
     with atomic_dataset_dir(out, force) as tmp:
-        writer = PartitionedWriter(tmp)
-        for chunk_no, table in enumerate(_order(policy, list(files), age_table)):
-            quoted = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files[table])
-            con.execute(f"CREATE OR REPLACE VIEW src AS SELECT * FROM read_parquet([{quoted}])")
-            entity = policy.tables[table].entity
-            if not entity:
-                for batch in con.sql("SELECT * FROM src").fetch_arrow_reader(BATCH_ROWS):
-                    writer.write(table, pa.Table.from_batches([batch]).cast(schemas[table]))
-                if table not in writer.files:
-                    writer.write(table, schemas[table].empty_table())
-                continue
-            any_minor = " OR ".join(f'"{c}" IN (SELECT id FROM minor_ids)' for c in entity)
-            for audience, cond in (("adult", f"NOT ({any_minor})"), ("minor", any_minor)):
-                reader = con.sql(f"SELECT * FROM src WHERE {cond}").fetch_arrow_reader(BATCH_ROWS)
-                wrote = False
-                for i, batch in enumerate(reader):
-                    part = pa.Table.from_batches([batch]).cast(schemas[table])
-                    writer.write(table, part, audience)
-                    wrote = True
-                    if audience == "minor":
-                        rng = np.random.default_rng([chunk_no, i, 1])
-                        fake = synthesize(table, part, policy.tables[table], state, rng)
-                        writer.write(table, fake, "minor_synthetic")
-                if not wrote:
-                    empty = schemas[table].empty_table()
-                    writer.write(table, empty, audience)
-                    if audience == "minor":
-                        writer.write(table, empty, "minor_synthetic")
+        with PartitionedWriter(tmp) as writer:
+            for chunk_no, table in enumerate(_order(policy, list(files), age_table)):
+                quoted = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files[table])
+                con.execute(f"CREATE OR REPLACE VIEW src AS SELECT * FROM read_parquet([{quoted}])")
+                entity = policy.tables[table].entity
+                if not entity:
+                    for batch in con.sql("SELECT * FROM src").fetch_arrow_reader(BATCH_ROWS):
+                        writer.write(table, pa.Table.from_batches([batch]).cast(schemas[table]))
+                    if table not in writer.files:
+                        writer.write(table, schemas[table].empty_table())
+                    continue
+                any_minor = " OR ".join(f'"{c}" IN (SELECT id FROM minor_ids)' for c in entity)
+                for audience, cond in (("adult", f"NOT ({any_minor})"), ("minor", any_minor)):
+                    reader = con.sql(f"SELECT * FROM src WHERE {cond}").fetch_arrow_reader(
+                        BATCH_ROWS
+                    )
+                    wrote = False
+                    for i, batch in enumerate(reader):
+                        part = pa.Table.from_batches([batch]).cast(schemas[table])
+                        writer.write(table, part, audience)
+                        wrote = True
+                        if audience == "minor":
+                            rng = np.random.default_rng([chunk_no, i, 1])
+                            fake = synthesize(table, part, policy.tables[table], state, rng)
+                            writer.write(table, fake, "minor_synthetic")
+                    if not wrote:
+                        empty = schemas[table].empty_table()
+                        writer.write(table, empty, audience)
+                        if audience == "minor":
+                            writer.write(table, empty, "minor_synthetic")
         policy_file = Path(policy.source)
         policy_hash = hashlib.sha256(policy_file.read_bytes()).hexdigest()
         return build_manifest(

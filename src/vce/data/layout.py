@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,13 +73,35 @@ def atomic_dataset_dir(out: Path, force: bool) -> Iterator[Path]:
 
 @dataclass
 class PartitionedWriter:
-    """Writes Arrow tables as ``part-NNNNN.parquet`` files into a dataset's partitions."""
+    """Writes Arrow tables as ``part-NNNNN.parquet`` files into a dataset's partitions.
+
+    Encoding and compression run on a background thread (Arrow releases the GIL), so the
+    second core writes while the first generates. At most ``max_pending`` chunks wait, which
+    bounds memory; :meth:`close` waits for all and re-raises the first failure.
+    """
 
     root: Path
     schemas: dict[str, pa.Schema] | None = None  # cast to these when given (the generator)
     compression: str = "zstd"
+    max_pending: int = 3
     files: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # table → (path, rows)
     _counter: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
+    _pending: deque[Future[None]] = field(default_factory=deque)
+
+    def close(self) -> None:
+        """Wait for every queued write; raise the first error."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> PartitionedWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def write(self, table: str, data: pa.Table, audience: str | None = None) -> None:
         """Write one part file (skipped when empty, except to keep a table present)."""
@@ -91,12 +115,11 @@ class PartitionedWriter:
         folder = partition_dir(self.root, table, audience)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"part-{n:05d}.parquet"
-        pq.write_table(
-            data,
-            path,
-            compression=self.compression,
-            row_group_size=256 * 1024,
-            write_statistics=True,
-        )
+        while len(self._pending) >= self.max_pending:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write, data, path))
         rel = path.relative_to(self.root).as_posix()
         self.files.setdefault(table, []).append((rel, data.num_rows))
+
+    def _write(self, data: pa.Table, path: Path) -> None:
+        pq.write_table(data, path, compression=self.compression, row_group_size=256 * 1024)
