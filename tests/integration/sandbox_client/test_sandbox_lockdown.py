@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from attacks import ATTACKS, DUCKDB_ENFORCED, run_attacks
+from sandbox_fixtures import sandbox_env_fixture, sandbox_root_fixture  # noqa: F401 (fixtures)
 
 import vce
 from vce.data.schema import TABLES

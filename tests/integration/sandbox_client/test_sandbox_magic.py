@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from sandbox_fixtures import sandbox_env_fixture, sandbox_root_fixture  # noqa: F401 (fixtures)
 
 from vce.sandbox import connection
 

@@ -1,4 +1,5 @@
-"""A sandbox-shaped mount of the session dataset: only adult + minor_synthetic partitions."""
+"""Sandbox-mount fixtures (a plain module, not a conftest: tests/sandbox_container.py does
+``from conftest import require``, which a second conftest.py would shadow)."""
 
 from __future__ import annotations
 
@@ -30,16 +31,16 @@ def make_sandbox_mount(full: Path, out: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def sandbox_root(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", name="sandbox_root")
+def sandbox_root_fixture(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``VCE_DATA_DIR`` as a sandbox sees it: one folder per granted dataset."""
     root = tmp_path_factory.mktemp("sandbox-data")
     make_sandbox_mount(dataset, root / dataset.name)
     return root
 
 
-@pytest.fixture
-def sandbox_env(sandbox_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(name="sandbox_env")
+def sandbox_env_fixture(sandbox_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The environment the hub sets in a sandbox, pointing at the sandbox mount."""
     monkeypatch.setenv("VCE_DATA_DIR", str(sandbox_root))
     monkeypatch.setenv("VCE_PROJECT", "demo-project")
