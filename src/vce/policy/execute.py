@@ -156,7 +156,16 @@ class _Evaluator:
         minor = _col(batch, f"{HELPER_PREFIX}minor", bool)
         minor_raw = _col(batch, f"{HELPER_PREFIX}minor_raw", bool)
         masks = [
-            (threshold.NAME, threshold.failing(counts, raw, rw.has_people, th.min_entities)),
+            (
+                threshold.NAME,
+                threshold.failing(
+                    counts,
+                    raw,
+                    rw.has_people,
+                    th.min_entities,
+                    [_col(batch, s, np.int64) for s in rw.strict_slots],
+                ),
+            ),
             (u18.NAME, u18.failing(counts, minor, th.u18_min_entities)),
             (minor_rows.NAME, minor_rows.failing(raw, minor_raw)),
         ]

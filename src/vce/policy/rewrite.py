@@ -39,6 +39,7 @@ from vce.policy.checks.rounding import rounded_sql
 from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
+SCALAR_PREFIX = "__vce_sq"
 COUNT_FUNCS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
 
 
@@ -62,6 +63,7 @@ class Slot:
     table: str
     column: str
     kind: str
+    strict: bool = False  # from a scalar subquery: its group always feeds, even when empty
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Rewritten:
     group_keys: tuple[str, ...]
     output_columns: tuple[str, ...]
     tables: frozenset[str] = frozenset()  # base tables the query reads (views to create)
+    strict_slots: tuple[str, ...] = ()  # count columns that must meet thresholds even at 0
 
 
 def _duck_type(t: pa.DataType) -> str:
@@ -141,7 +144,8 @@ def _fn(name: str, *args: exp.Expression) -> exp.Expression:
 
 def _is_agg(node: exp.Expression) -> bool:
     """Tell whether ``node`` is an aggregate call of its scope (not a window function)."""
-    return isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
+    parent = node.parent.parent if isinstance(node.parent, exp.Filter) else node.parent
+    return isinstance(node, exp.AggFunc) and not isinstance(parent, exp.Window)
 
 
 def _scope_nodes(sel: exp.Select) -> Iterable[exp.Expression]:
@@ -169,6 +173,7 @@ class _Rewriter:
         self.group_keys: list[str] = []
         self.rounded: list[str] = []
         self.base_tables: set[str] = set()
+        self._counter = 0
 
     # -- query nodes -------------------------------------------------------------------------
 
@@ -234,8 +239,10 @@ class _Rewriter:
         for name in names:
             kinds = {lay.slots[name].kind for lay in layouts if name in lay.slots}
             proto = next(lay.slots[name] for lay in layouts if name in lay.slots)
-            kind = "set" if "set" in kinds else "row"
-            merged.slots[name] = Slot(name, proto.table, proto.column, kind)
+            if "fixed" in kinds and len(kinds) > 1:
+                raise ContributorsUnknown("a scalar subquery feeds only some UNION ALL branches")
+            kind = "fixed" if "fixed" in kinds else "set" if "set" in kinds else "row"
+            merged.slots[name] = Slot(name, proto.table, proto.column, kind, proto.strict)
         for f in flags:
             merged.flags[f] = "set" if any(lay.flags.get(f) == "set" for lay in layouts) else "row"
         for b, lay in zip(branches, layouts, strict=True):
@@ -243,8 +250,14 @@ class _Rewriter:
         return merged
 
     def select(
-        self, sel: exp.Select, ctes: dict[str, Layout], top: bool, finalize: bool = True
+        self,
+        sel: exp.Select,
+        ctes: dict[str, Layout],
+        top: bool,
+        finalize: bool = True,
+        scalar: bool = False,
     ) -> Layout:
+        self._lift_subqueries(sel)
         for node in _scope_nodes(sel):
             for sub in node.find_all(exp.Query):
                 if sub is not node or isinstance(node, exp.Query):
@@ -252,10 +265,9 @@ class _Rewriter:
                         "a subquery inside an expression (IN, EXISTS, scalar) hides whose rows "
                         "decide the result; rewrite it as a JOIN or a CTE"
                     )
-            if any(isinstance(w, exp.Window) for w in node.find_all(exp.Window)):
-                raise ContributorsUnknown(
-                    "window functions mix rows of different groups; aggregate with GROUP BY"
-                )
+        windows = [w for node in _scope_nodes(sel) for w in node.find_all(exp.Window)]
+        if windows:
+            self._check_windows(sel, windows, top)
         if sel.args.get("distinct") and sel.args["distinct"].args.get("on"):
             raise ContributorsUnknown("DISTINCT ON picks one row per key; use GROUP BY")
         if sel.args.get("qualify"):
@@ -295,7 +307,7 @@ class _Rewriter:
             mapped = Layout(raw_tables=set(lay.raw_tables))
             for old, slot in lay.slots.items():
                 name = self._slot_name(slot.table, slot.column, counter)
-                mapped.slots[name] = Slot(name, slot.table, slot.column, slot.kind)
+                mapped.slots[name] = Slot(name, slot.table, slot.column, slot.kind, slot.strict)
                 exprs[name] = _col(old, alias)
             for old, kind in lay.flags.items():
                 fname = self._flag_name(old.split("__")[-2], counter)
@@ -310,19 +322,27 @@ class _Rewriter:
         if aggregating:
             if top:
                 self._plan_dominance(sel, by_alias, exprs, inner)
+            counted = top or scalar
             for name, slot in inner.slots.items():
                 e = exprs[name]
-                if slot.kind == "row":
+                kind = "fixed" if scalar else "set"
+                if slot.kind == "fixed":  # same value on every row: a lifted scalar subquery
+                    agg, kind = _fn("max", e), "fixed" if not top else "set"
+                elif slot.kind == "row":
                     agg = (
                         exp.Count(this=exp.Distinct(expressions=[e]))
-                        if top
+                        if counted
                         else _fn("list", exp.Distinct(expressions=[e]))
                     )
                 else:
                     flat = _fn("list_distinct", _fn("flatten", _fn("list", e)))
-                    agg = _fn("len", flat) if top else flat
-                layout.slots[name] = Slot(name, slot.table, slot.column, "set")
+                    agg = _fn("len", flat) if counted else flat
+                layout.slots[name] = Slot(
+                    name, slot.table, slot.column, kind, slot.strict or scalar
+                )
                 exprs[name] = agg
+            if scalar:
+                self._round_counts(sel, by_alias)
             for fname in inner.flags:
                 layout.flags[fname] = "set"
                 exprs[fname] = _fn("bool_or", exprs[fname])
@@ -334,12 +354,236 @@ class _Rewriter:
                 for name, slot in inner.slots.items():
                     if slot.kind == "set":
                         exprs[name] = _fn("len", exprs[name])
+                    if slot.kind == "fixed":
+                        layout.slots[name] = Slot(name, slot.table, slot.column, "set", True)
         self._exprs[id(sel)] = exprs
         if finalize:
             self._finish_select(sel, layout, layout, top)
         return layout
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _lift_subqueries(self, sel: exp.Select) -> None:
+        """Turn subqueries in expressions into joins whose contributors the rewrite follows.
+
+        * ``[NOT] EXISTS (SELECT ... WHERE inner.k = outer.k AND ...)`` and
+          ``x IN (SELECT y ...)`` in WHERE become a LEFT JOIN to the subquery grouped by its
+          key, and the predicate ``key IS [NOT] NULL``. The rows that matched are
+          contributors of the outer row (a comment makes its video count "with comments");
+          an anti-join's kept rows matched nobody, so nobody is added.
+        * an uncorrelated scalar subquery (one aggregate, no GROUP BY: exactly one row)
+          becomes a cross join to that row; its contributors are counted as their own
+          entity column, so a total over a small group is suppressed like any group.
+
+        Anything else (correlated scalars, NOT IN, subqueries in ON) stays and is denied.
+        """
+        where = sel.args.get("where")
+        if where is not None:
+            for conj in list(
+                where.this.flatten() if isinstance(where.this, exp.And) else [where.this]
+            ):
+                negated = isinstance(conj, exp.Not)
+                pred = conj.this if negated else conj
+                if isinstance(pred, exp.Paren):
+                    pred = pred.this
+                joined = None
+                if isinstance(pred, exp.Exists) and isinstance(pred.this, exp.Select):
+                    joined = self._exists_join(sel, pred.this)
+                elif (
+                    isinstance(pred, exp.In)
+                    and isinstance(pred.args.get("query"), exp.Expression)
+                    and not negated
+                ):
+                    joined = self._in_join(sel, pred)
+                if joined is None:
+                    continue
+                test = exp.Is(this=joined, expression=exp.Null())
+                conj.replace(test if negated else exp.Not(this=test))
+        aggregating = bool(sel.args.get("group")) or any(
+            _is_agg(a) for e in sel.expressions for a in e.find_all(exp.AggFunc)
+        )
+        for key in ("expressions", "where", "having", "order"):
+            val = sel.args.get(key)
+            for v in val if isinstance(val, list) else [val]:
+                if v is None:
+                    continue
+                for sub in list(v.find_all(exp.Subquery)):
+                    if not isinstance(sub.this, exp.Select) or not self._single_row(sub.this):
+                        continue
+                    if self._correlated(sub.this):
+                        continue
+                    alias = f"{SCALAR_PREFIX}{self._next()}"
+                    name = sub.this.named_selects[0]
+                    sel.append(
+                        "joins",
+                        exp.Join(
+                            this=exp.Subquery(
+                                this=sub.this.copy(),
+                                alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
+                            ),
+                            kind="CROSS",
+                        ),
+                    )
+                    ref: exp.Expression = _col(name, alias)
+                    inside_agg = False
+                    node = sub.parent
+                    while node is not None and node is not sel:
+                        inside_agg = inside_agg or (isinstance(node, exp.AggFunc) and _is_agg(node))
+                        node = node.parent
+                    if aggregating and key != "where" and not inside_agg:
+                        ref = _fn("any_value", ref)
+                    sub.replace(ref)
+
+    def _next(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    @staticmethod
+    def _own_aliases(q: exp.Expression) -> set[str]:
+        names = {t.alias_or_name for t in q.find_all(exp.Table)}
+        names |= {s.alias_or_name for s in q.find_all(exp.Subquery) if s.alias_or_name}
+        names |= {c.alias_or_name for c in q.find_all(exp.CTE)}
+        for u in q.find_all(exp.Unnest):
+            alias = u.args.get("alias")
+            if alias is not None:
+                names.add(alias.name)
+        return names
+
+    def _correlated(self, q: exp.Select) -> bool:
+        own = self._own_aliases(q)
+        return any(c.table and c.table not in own for c in q.find_all(exp.Column))
+
+    @staticmethod
+    def _single_row(q: exp.Select) -> bool:
+        return (
+            not q.args.get("group")
+            and len(q.expressions) == 1
+            and any(_is_agg(a) for a in q.expressions[0].find_all(exp.AggFunc))
+        )
+
+    def _keyed_join(
+        self, sel: exp.Select, sub: exp.Select, keys: list[tuple[exp.Expression, exp.Expression]]
+    ) -> exp.Expression:
+        """LEFT JOIN ``sub`` grouped by its key columns; return the first key's column."""
+        alias = f"{HELPER_PREFIX}sj{self._next()}"
+        sub.set(
+            "expressions",
+            [_alias(k.copy(), f"{HELPER_PREFIX}k{i}") for i, (k, _) in enumerate(keys)],
+        )
+        sub.set("group", exp.Group(expressions=[k.copy() for k, _ in keys]))
+        for arg in ("order", "limit", "offset", "distinct"):
+            sub.set(arg, None)
+        on = [
+            exp.EQ(this=_col(f"{HELPER_PREFIX}k{i}", alias), expression=outer.copy())
+            for i, (_, outer) in enumerate(keys)
+        ]
+        cond: exp.Expression = on[0]
+        for c in on[1:]:
+            cond = exp.And(this=cond, expression=c)
+        sel.append(
+            "joins",
+            exp.Join(
+                this=exp.Subquery(
+                    this=sub, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))
+                ),
+                side="LEFT",
+                on=cond,
+            ),
+        )
+        return _col(f"{HELPER_PREFIX}k0", alias)
+
+    def _exists_join(self, sel: exp.Select, sub: exp.Select) -> exp.Expression | None:
+        if sub.args.get("group") or sub.args.get("having") or sub.args.get("with"):
+            return None
+        if any(_is_agg(a) for e in sub.expressions for a in e.find_all(exp.AggFunc)):
+            return None
+        own = self._own_aliases(sub)
+        where = sub.args.get("where")
+        if where is None:
+            return None
+        conjs = list(where.this.flatten() if isinstance(where.this, exp.And) else [where.this])
+        keys, rest = [], []
+        for c in conjs:
+            outer_cols = [col for col in c.find_all(exp.Column) if col.table not in own]
+            if not outer_cols:
+                rest.append(c)
+                continue
+            if (
+                isinstance(c, exp.EQ)
+                and isinstance(c.this, exp.Column)
+                and isinstance(c.expression, exp.Column)
+            ):
+                a, b = c.this, c.expression
+                if a.table in own and b.table not in own:
+                    keys.append((a, b))
+                    continue
+                if b.table in own and a.table not in own:
+                    keys.append((b, a))
+                    continue
+            return None  # correlated in a way we do not follow
+        if not keys:
+            return None
+        sub = sub.copy()
+        if rest:
+            cond = rest[0].copy()
+            for r in rest[1:]:
+                cond = exp.And(this=cond, expression=r.copy())
+            sub.set("where", exp.Where(this=cond))
+        else:
+            sub.set("where", None)
+        for s in sub.find_all(exp.Subquery):
+            if self._correlated(s.this) if isinstance(s.this, exp.Select) else False:
+                return None
+        return self._keyed_join(sel, sub, keys)
+
+    def _in_join(self, sel: exp.Select, pred: exp.In) -> exp.Expression | None:
+        query = pred.args["query"]
+        inner = query.this if isinstance(query, exp.Subquery) else query
+        if not isinstance(inner, exp.Query) or len(inner.named_selects) != 1:
+            return None
+        if isinstance(inner, exp.Select) and self._correlated(inner):
+            return None
+        alias = f"{HELPER_PREFIX}in{self._next()}"
+        name = inner.named_selects[0]
+        wrapped = exp.select(_col(name, alias)).from_(
+            exp.Subquery(
+                this=inner.copy(), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))
+            )
+        )
+        return self._keyed_join(sel, wrapped, [(_col(name, alias), pred.this)])
+
+    @staticmethod
+    def _check_windows(sel: exp.Select, windows: list[exp.Window], top: bool) -> None:
+        """Allow only totals over released groups: ``sum(count(*)) OVER (PARTITION BY ...)``.
+
+        Such a window is an aggregate of a set of groups that contains the row's own group,
+        so it stands behind at least as many people as the row itself. Ordered windows
+        (``lag``, running sums, ranks) would carry a *neighbouring*, possibly suppressed,
+        group into this row, and windows over unaggregated rows single out persons.
+        """
+        why = None
+        aggregating = bool(sel.args.get("group")) or any(
+            _is_agg(a) for e in sel.expressions for a in e.find_all(exp.AggFunc)
+        )
+        if not top or not aggregating:
+            why = "window functions are only possible over the groups of the outermost GROUP BY"
+        for w in windows:
+            if why:
+                break
+            fn = w.this.this if isinstance(w.this, exp.Filter) else w.this
+            if not isinstance(fn, exp.Sum | exp.Count | exp.Avg):
+                why = f"{fn.sql('duckdb')} OVER (...) relates a row to its neighbours"
+            elif w.args.get("order") is not None or w.args.get("spec") is not None:
+                why = "ordered or framed windows carry neighbouring (maybe suppressed) groups"
+            elif not any(_is_agg(a) for a in fn.find_all(exp.AggFunc)) and not isinstance(
+                fn, exp.Count
+            ):
+                why = "a window over unaggregated values in a GROUP BY query"
+        if why:
+            raise ContributorsUnknown(
+                f"{why}; use sum(...)/avg(...)/count(...) OVER (PARTITION BY ...) over "
+                "aggregates, or GROUP BY"
+            )
 
     def _slot_name(self, table: str, column: str, counter: dict[tuple[str, str], int]) -> str:
         k = counter.get((table, column), 0)
@@ -382,6 +626,8 @@ class _Rewriter:
                     out.append((alias, name, None))
                 else:
                     raise ContributorsUnknown(f"unknown table {name!r}")
+            elif isinstance(src, exp.Subquery) and alias.startswith(SCALAR_PREFIX):
+                out.append((alias, "", self.select(src.this, ctes, top=False, scalar=True)))
             elif isinstance(src, exp.Subquery):
                 out.append((alias, "", self.query(src.this, ctes, top=False)))
             elif isinstance(src, exp.Unnest) or (
@@ -598,6 +844,9 @@ class _Rewriter:
 
             def fix(node: exp.Expression, head: exp.Expression = head) -> exp.Expression:
                 nonlocal touched
+                if isinstance(node, exp.Filter) and isinstance(node.this, COUNT_FUNCS):
+                    touched = True  # count(*) FILTER (WHERE ...): round the filtered count
+                    return sqlglot.parse_one(rounded_sql(node.sql("duckdb"), base), "duckdb")
                 if isinstance(node, COUNT_FUNCS) and _is_agg(node):
                     touched = True
                     return sqlglot.parse_one(rounded_sql(node.sql("duckdb"), base), "duckdb")
@@ -614,6 +863,42 @@ class _Rewriter:
                 self.rounded.append(name)
             new.append(q)
         sel.set("expressions", new)
+
+
+def _chain_to_union_all(node: exp.Expression) -> None:
+    """Turn every UNION of one set-operation chain into UNION ALL (an outer DISTINCT follows)."""
+    if isinstance(node, exp.Union):
+        node.set("distinct", False)
+        _chain_to_union_all(node.left)
+        _chain_to_union_all(node.right)
+
+
+def _distinct_union_as_select(node: exp.Expression) -> exp.Expression:
+    """Rewrite ``a UNION b`` as ``SELECT DISTINCT * FROM (a UNION ALL b)``.
+
+    Same rows; but now the deduplication is a GROUP BY whose groups the rewrite can follow,
+    so each merged row carries the union of the contributors of the rows it merged.
+    """
+    if not (isinstance(node, exp.Union) and node.args.get("distinct")):
+        return node
+    inner = node.copy()
+    moved = {k: inner.args.get(k) for k in ("order", "limit", "offset")}
+    with_ = inner.args.get("with") or inner.args.get("with_")
+    for k in (*moved, "with", "with_"):
+        if k in inner.arg_types:
+            inner.set(k, None)
+    _chain_to_union_all(inner)
+    alias = f"{HELPER_PREFIX}u"
+    sel = exp.select(
+        *[exp.alias_(_col(n, alias), n, quoted=True) for n in node.named_selects]
+    ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+    sel.set("distinct", exp.Distinct())
+    for k, v in moved.items():
+        if v is not None:
+            sel.set(k, v)
+    if with_ is not None:
+        sel.set("with_" if "with_" in sel.arg_types else "with", with_)
+    return sel
 
 
 def rewrite(sql: str, policy: Policy) -> Rewritten:
@@ -637,6 +922,7 @@ def rewrite(sql: str, policy: Policy) -> Rewritten:
         if c.name.lower().startswith(HELPER_PREFIX):
             raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
     outputs = tuple(tree.named_selects)
+    tree = tree.transform(_distinct_union_as_select)
     rw = _Rewriter(policy)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
@@ -652,6 +938,11 @@ def rewrite(sql: str, policy: Policy) -> Rewritten:
         for n, s in sorted(layout.slots.items())
         if s.kind == "set"
     )
+    strict = tuple(
+        f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}"
+        for n, s in sorted(layout.slots.items())
+        if s.kind == "set" and s.strict
+    )
     return Rewritten(
         sql=tree.sql("duckdb"),
         slots=slots,
@@ -662,4 +953,5 @@ def rewrite(sql: str, policy: Policy) -> Rewritten:
         group_keys=tuple(rw.group_keys),
         output_columns=outputs,
         tables=frozenset(rw.base_tables),
+        strict_slots=strict,
     )

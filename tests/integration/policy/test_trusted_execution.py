@@ -86,10 +86,16 @@ def test_runaway_query_stops_with_a_clear_timeout(dataset: Path) -> None:
 @pytest.mark.parametrize(
     "sql",
     [
-        "SELECT region_code, count(*) AS n FROM videos WHERE view_count > "
-        "(SELECT avg(view_count) FROM videos) GROUP BY region_code",
-        "SELECT region_code, count(*) OVER (PARTITION BY region_code) AS n FROM videos",
-        "SELECT region_code FROM videos EXCEPT SELECT region_code FROM users",
+        # a correlated scalar subquery: one value per outer row, from rows nobody counts
+        "SELECT region_code, count(*) AS n FROM videos v WHERE view_count > "
+        "(SELECT avg(w.view_count) FROM videos w WHERE w.region_code = v.region_code) "
+        "GROUP BY region_code",
+        # lag() carries the neighbouring (possibly suppressed) group into this row
+        "SELECT date_trunc('week', create_time) AS week, count(*) AS n, "
+        "lag(count(*)) OVER (ORDER BY date_trunc('week', create_time)) AS prev "
+        "FROM videos GROUP BY 1",
+        "SELECT count(*) AS n FROM (SELECT region_code FROM videos EXCEPT "
+        "SELECT region_code FROM users) t",
     ],
 )
 def test_contributors_not_computable_exactly_are_denied(dataset: Path, sql: str) -> None:
@@ -233,3 +239,43 @@ def test_report_contract(dataset: Path) -> None:
         "byte_limit",
     ]
     assert all({"passed", "failed", "suppressed", "thresholds"} <= set(c) for c in d["checks"])
+
+
+def test_semi_join_counts_the_matched_rows_people_as_contributors(dataset: Path) -> None:
+    # Videos "with a popular comment": the commenters behind each group are contributors too.
+    sql = (
+        "SELECT v.region_code, count(*) AS n FROM videos v WHERE EXISTS (SELECT 1 FROM comments"
+        " c WHERE c.video_id = v.id AND c.like_count > 60) GROUP BY v.region_code"
+    )
+    res = run_checked(sql, ctx(), [dataset])
+    assert res.allowed, res.reasons
+    truth = {
+        r[0]: r[1:]
+        for r in plain_connection(dataset, False)
+        .execute(
+            "SELECT v.region_code, count(DISTINCT v.author_id), count(DISTINCT c.author_id) "
+            "FROM videos v JOIN comments c ON c.video_id = v.id WHERE c.like_count > 60 "
+            "GROUP BY 1"
+        )
+        .fetchall()
+    }
+    released = {r["region_code"] for r in res.table.to_pylist()}
+    assert released == {g for g, (a, b) in truth.items() if a >= 10 and b >= 10}
+    assert res.suppressed_rows == len(truth) - len(released) > 0
+
+
+def test_scalar_subquery_total_is_checked_as_its_own_group(dataset: Path) -> None:
+    narrow = "region_code = 'US' AND is_stem_verified AND view_count > 50000"
+    sql = (
+        "SELECT region_code, round(100.0 * count(*) / (SELECT count(*) FROM videos "
+        f"WHERE {narrow}), 2) AS pct FROM videos GROUP BY region_code"
+    )
+    small = (
+        plain_connection(dataset, False)
+        .execute(f"SELECT count(DISTINCT author_id) FROM videos WHERE {narrow}")
+        .fetchone()[0]
+    )
+    res = run_checked(sql, ctx(), [dataset])
+    assert small < 10 and res.allowed and res.table.num_rows == 0 and res.suppressed_rows > 0
+    wide = run_checked(sql.replace(f"WHERE {narrow}", ""), ctx(), [dataset])
+    assert wide.allowed and wide.table.num_rows > 0

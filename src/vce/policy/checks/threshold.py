@@ -1,6 +1,6 @@
 """Suppress rows behind fewer than ``min_entities`` distinct people per entity column.
 
-A slot count of 0 means that entity column did not feed the row (the empty side of an outer
+A count of 0 means that entity column did not feed the row (the empty side of an outer
 join, a UNION ALL branch over other tables); every column that did feed it needs at least the
 threshold. A row of a query over people tables with no contributor at all (``count(*)`` over
 an empty filter) is suppressed too: a released zero says nobody has that property.
@@ -14,7 +14,11 @@ NAME = "threshold"
 
 
 def failing(
-    counts: list[np.ndarray], raw: np.ndarray, has_people: bool, min_entities: int
+    counts: list[np.ndarray],
+    raw: np.ndarray,
+    has_people: bool,
+    min_entities: int,
+    strict: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Boolean mask of aggregated rows below ``min_entities`` in any feeding entity column.
 
@@ -23,6 +27,11 @@ def failing(
     [False, True, True, False]
     >>> failing(c, np.array([False, False, True, False]), True, 10).tolist()  # raw row: row export
     [False, True, False, False]
+    >>> failing(c, np.array([False] * 4), True, 10, strict=[np.array([0, 20, 20, 20])]).tolist()
+    [True, True, True, False]
+
+    ``strict`` counts (the group of a scalar subquery, e.g. a total used in a ratio) must
+    meet the threshold even when 0: an empty total says nobody has that property.
     """
     n = len(raw)
     fail = np.zeros(n, dtype=bool)
@@ -32,6 +41,8 @@ def failing(
         fed |= c > 0
     if has_people:
         fail |= ~fed & ~raw
+    for c in strict or ():
+        fail |= c < min_entities
     return fail
 
 
