@@ -170,11 +170,11 @@ def _configure_services(c: Config, s: Settings) -> None:
         "oauth_client_allowed_scopes": [REVIEW_SCOPE, ADMIN_SCOPE],
     }
     if airlock["managed"]:
-        airlock_service["command"] = [sys.executable, "-m", "vce.airlock.service"]
+        # The airlock binds to the host and port of its service URL (the gateway only).
+        airlock_service["command"] = [sys.executable, "-m", "vce.airlock"]
         airlock_service["environment"] = {
             "VCE_AIRLOCK_STATE_DIR": str(state / "airlock"),
             "VCE_AIRLOCK_DB_URL": s.airlock_database_url,
-            "VCE_AIRLOCK_BIND": f"{s.gateway}:{airlock['port']}",
             "VCE_DATASETS": datasets_env(s),
         }
     services.append(airlock_service)
@@ -211,10 +211,7 @@ def _configure_roles(c: Config, s: Settings) -> None:
     hub = s["hub"]
     c.JupyterHub.custom_scopes = {
         REVIEW_SCOPE: {"description": "Review export requests in the airlock."},
-        ADMIN_SCOPE: {
-            "description": "Administer projects and see the audit log in the airlock.",
-            "subscopes": [REVIEW_SCOPE],
-        },
+        ADMIN_SCOPE: {"description": "Administer projects and see the audit log in the airlock."},
     }
     access_airlock = f"access:services!service={AIRLOCK_SERVICE}"
     roles: list[dict[str, Any]] = [

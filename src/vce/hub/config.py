@@ -241,9 +241,9 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "image": _opt(
                     "string",
-                    "vce-sandbox:latest",
+                    "vce-notebook:latest",
                     "The one image every sandbox runs; researchers cannot choose another.",
-                    'an image built by `make images`, e.g. image = "vce-sandbox:latest"',
+                    'an image built by `make images`, e.g. image = "vce-notebook:latest"',
                     minLength=1,
                 ),
                 "uid": _opt(
@@ -255,7 +255,7 @@ SCHEMA: dict[str, Any] = {
                 ),
                 "home": _opt(
                     "string",
-                    "/home/researcher",
+                    "/home/jovyan",
                     "Home folder in the image; a persistent volume per researcher × project "
                     "is mounted here.",
                     "an absolute path that exists in the image",
@@ -307,7 +307,8 @@ SCHEMA: dict[str, Any] = {
                 "duckdb_threads": _opt(
                     "integer",
                     0,
-                    "VCE_THREADS for the in-sandbox DuckDB (0: derive from cpu_limit).",
+                    "VCE_THREADS for the in-sandbox DuckDB (0: the client derives it from the "
+                    "container's CPU limit).",
                     "an integer >= 0",
                     minimum=0,
                 ),

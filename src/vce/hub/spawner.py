@@ -55,7 +55,7 @@ class VCESpawner(DockerSpawner):
         help="Size of the tmpfs mounted on /tmp; the root filesystem itself is read-only.",
     )
     home_dir = Unicode(
-        "/home/researcher",
+        "/home/jovyan",
         config=True,
         help="Home folder inside the image; the per user × project volume is mounted here.",
     )
@@ -82,7 +82,7 @@ class VCESpawner(DockerSpawner):
     duckdb_threads = Int(
         0,
         config=True,
-        help="VCE_THREADS for the in-sandbox DuckDB; 0 derives it from cpu_limit.",
+        help="VCE_THREADS for the in-sandbox DuckDB; 0 lets the client derive it from the cgroup.",
     )
     enforce_firewall_network = Bool(
         True,
@@ -164,7 +164,11 @@ class VCESpawner(DockerSpawner):
 
     def hardened_create_kwargs(self) -> dict[str, Any]:
         """Create-kwargs that pin the user and label the container with its grant."""
-        labels = {"vce.project": self.name, "vce.user": self.user.name}
+        labels = {
+            "vce.project": self.name,
+            "vce.user": self.user.name,
+            "vce.network": self.network_name,  # `make stop` finds its sandboxes by this label
+        }
         if self.grant is not None:
             labels["vce.datasets"] = ",".join(self.grant.datasets)
         return {
@@ -210,10 +214,10 @@ class VCESpawner(DockerSpawner):
                 "HOME": self.home_dir,
             }
         )
-        if self.mem_limit:
-            env["VCE_MEMORY_LIMIT"] = str(self.mem_limit)
-        threads = self.duckdb_threads or max(1, int(self.cpu_limit or 1))
-        env["VCE_THREADS"] = str(threads)
+        # DuckDB's memory limit and threads: the client reads them from the container's cgroup
+        # (a share of mem_limit, cpu_limit); only an explicit thread count is passed on.
+        if self.duckdb_threads:
+            env["VCE_THREADS"] = str(self.duckdb_threads)
         return env
 
     async def start(self) -> tuple[str, int]:

@@ -27,8 +27,8 @@ def test_listeners_only_where_needed(rendered: Config) -> None:
     assert rendered.JupyterHub.ip == "127.0.0.1"
     assert rendered.JupyterHub.hub_bind_url == "http://172.30.213.1:8081"
     assert rendered.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:8001"
-    env = next(s for s in rendered.JupyterHub.services if s["name"] == "airlock")["environment"]
-    assert env["VCE_AIRLOCK_BIND"] == "172.30.213.1:8090"
+    airlock = next(s for s in rendered.JupyterHub.services if s["name"] == "airlock")
+    assert airlock["url"] == "http://172.30.213.1:8090"  # the service binds where its URL says
 
 
 def test_named_servers_only_and_no_admin_access(rendered: Config) -> None:

@@ -1,0 +1,50 @@
+"""Fixtures of the hub's end-to-end tests: one real deployment per test module."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hubstack import Deployment, require_stack, write_config
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Deployment]:
+    """Start the whole system once per module; tear everything down afterwards."""
+    require_stack()
+    from vce.hub import deploy
+    from vce.hub.config import load_settings
+
+    root = tmp_path_factory.mktemp("hub")
+    name = f"vcet{uuid.uuid4().hex[:6]}"
+    last: Exception | None = None
+    settings = None
+    for _ in range(5):
+        config = write_config(root, dataset.parent, random.randint(20, 250), name)
+        settings = load_settings(config, environ={})
+        try:
+            deploy.start(settings, config)
+            break
+        except Exception as exc:  # subnet taken by another network: try another
+            last = exc
+            deploy.stop(settings)
+    else:
+        raise RuntimeError(f"could not start the deployment: {last}")
+    dep = Deployment(root=root, config=config, settings=settings)
+    dep.account("admin")
+    try:
+        yield dep
+    finally:
+        deploy.stop(settings)
+        volumes = subprocess.run(
+            ["docker", "volume", "ls", "-q", "--filter", "name=vce-home-"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        mine = [v for v in volumes if "--e2e-" in v]
+        if mine:
+            subprocess.run(["docker", "volume", "rm", "-f", *mine], capture_output=True)

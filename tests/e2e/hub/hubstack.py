@@ -1,0 +1,298 @@
+"""Helpers for the hub's end-to-end tests: Docker network + firewall, JupyterHub with
+configurable-http-proxy, the airlock and reconciler services, and the real sandbox image.
+
+One deployment per test module (about 3 s to start); each test gets its own accounts and
+project so that the order of tests does not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+def require(ok: bool, what: str) -> None:
+    """tests/conftest.py's require(), loaded by path (every conftest is a module "conftest")."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vce_root_conftest", REPO / "tests/conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.require(ok, what)
+
+
+IMAGE = os.environ.get("VCE_SANDBOX_IMAGE", "vce-notebook:latest")
+REPO = Path(__file__).resolve().parents[3]
+
+
+def docker_ok() -> bool:
+    return shutil.which("docker") is not None and (
+        subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
+
+
+def image_ok() -> bool:
+    return (
+        subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode == 0
+    )
+
+
+def require_stack() -> None:
+    require(docker_ok(), "a running Docker engine (scripts/docker-engine.sh)")
+    require(image_ok(), f"the sandbox image {IMAGE} (make images)")
+    require(shutil.which("configurable-http-proxy") is not None, "configurable-http-proxy")
+    require(shutil.which("iptables") is not None and os.geteuid() == 0, "root with iptables")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vce(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real ``vce`` command as an administrator would."""
+    env = {**os.environ, "VCE_CONFIG": str(config), "VCE_ACTOR": "e2e-admin"}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "vce"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+@dataclass
+class Deployment:
+    """A running hub and what the tests need to know about it."""
+
+    root: Path
+    config: Path
+    settings: Any
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.settings.public_url.rstrip("/")
+
+    @property
+    def network(self) -> str:
+        return self.settings["network"]["name"]
+
+    def account(self, name: str) -> str:
+        """Create an approved account (as `make run` does for its demo accounts)."""
+        from vce.hub.accounts import ensure_account
+
+        pw = ensure_account(self.settings.state_dir / "jupyterhub.sqlite", name)
+        if pw is not None:
+            self.passwords[name] = pw
+        return self.passwords[name]
+
+    def project(self, pi: str, *members: str, u18: bool = False) -> str:
+        slug = f"e2e-{uuid.uuid4().hex[:8]}"
+        steps = [
+            ("project", "create", slug, "--title", "End-to-end study", "--pi", pi),
+            ("project", "grant", slug, "demo"),
+            *[("project", "add-member", slug, m) for m in members],
+        ]
+        if u18:
+            steps.append(("project", "approve-u18", slug))
+        for step in steps:
+            r = vce(*step, config=self.config)
+            assert r.returncode == 0, r.stderr
+        return slug
+
+    def login(self, name: str) -> HubUser:
+        return HubUser.login(self, name, self.passwords[name])
+
+
+class HubUser:
+    """A browser-like session: cookie login with XSRF, hub API calls, a personal API token."""
+
+    def __init__(self, dep: Deployment, name: str, session: requests.Session) -> None:
+        self.dep, self.name, self.s = dep, name, session
+        self._token: str | None = None
+
+    @classmethod
+    def login(cls, dep: Deployment, name: str, password: str) -> HubUser:
+        s = requests.Session()
+        s.get(f"{dep.url}/hub/login", timeout=10)
+        r = s.post(
+            f"{dep.url}/hub/login",
+            data={"username": name, "password": password, "_xsrf": s.cookies.get("_xsrf")},
+            allow_redirects=False,
+            timeout=30,
+        )
+        if r.status_code != 302 or "/hub/login" in r.headers.get("location", ""):
+            raise PermissionError(f"login of {name} failed: {r.status_code}")
+        return cls(dep, name, s)
+
+    def api(self, method: str, path: str, **kw: Any) -> requests.Response:
+        xsrf = self.s.cookies.get("_xsrf", path="/hub/") or self.s.cookies.get("_xsrf")
+        headers = {"X-XSRFToken": xsrf, **kw.pop("headers", {})}
+        return self.s.request(
+            method, f"{self.dep.url}/hub/api/{path}", headers=headers, timeout=60, **kw
+        )
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            r = self.api("POST", f"users/{self.name}/tokens", json={"note": "e2e"})
+            assert r.status_code == 201, r.text
+            self._token = r.json()["token"]
+        return self._token
+
+    def server(self, project: str) -> dict[str, Any] | None:
+        return self.api("GET", f"users/{self.name}").json()["servers"].get(project)
+
+    def start(self, project: str, timeout: float = 90) -> float:
+        """Start the project server and wait until it is ready; return the seconds it took."""
+        t0 = time.monotonic()
+        r = self.api("POST", f"users/{self.name}/servers/{project}")
+        if r.status_code not in (201, 202):
+            raise PermissionError(f"{r.status_code}: {r.text[:300]}")
+        while time.monotonic() - t0 < timeout:
+            sv = self.server(project)
+            if sv and sv.get("ready"):
+                return time.monotonic() - t0
+            if sv is None and time.monotonic() - t0 > 5:
+                raise RuntimeError(f"server {project} of {self.name} vanished while starting")
+            time.sleep(0.3)
+        raise TimeoutError(f"server {project} of {self.name} not ready after {timeout} s")
+
+    def stop(self, project: str) -> None:
+        self.api("DELETE", f"users/{self.name}/servers/{project}")
+
+    def server_api(self, project: str, path: str, method: str = "GET", **kw: Any):
+        url = f"{self.dep.url}/user/{self.name}/{project}/api/{path}"
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(method, url, headers=headers, timeout=60, **kw)
+
+    def execute(self, project: str, code: str, timeout: float = 120) -> dict[str, str]:
+        """Run ``code`` in a new kernel of the project server; return stdout and any error."""
+        r = self.server_api(project, "kernels", "POST", json={"name": "python3"})
+        assert r.status_code == 201, r.text
+        kid = r.json()["id"]
+        try:
+            ws = self.dep.url.replace("http", "ws", 1)
+            url = f"{ws}/user/{self.name}/{project}/api/kernels/{kid}/channels"
+            return asyncio.run(_run_cell(url, self.token, code, timeout))
+        finally:
+            self.server_api(project, f"kernels/{kid}", "DELETE")
+
+    def airlock(self, method: str, path: str, **kw: Any) -> requests.Response:
+        url = f"{self.dep.url}/services/airlock/{path}"
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(method, url, headers=headers, timeout=60, **kw)
+
+
+async def _run_cell(url: str, token: str, code: str, timeout: float) -> dict[str, str]:
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    conn = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}))
+    msg_id = uuid.uuid4().hex
+    conn.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "username": "e2e",
+                    "session": uuid.uuid4().hex,
+                    "msg_type": "execute_request",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                },
+            }
+        )
+    )
+    out: dict[str, str] = {"stdout": "", "error": "", "status": ""}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        raw = await asyncio.wait_for(conn.read_message(), timeout=deadline - time.monotonic())
+        if raw is None:
+            break
+        msg = json.loads(raw)
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg["header"]["msg_type"]
+        if kind == "stream":
+            out["stdout"] += msg["content"]["text"]
+        elif kind == "error":
+            out["error"] = f"{msg['content']['ename']}: {msg['content']['evalue']}"
+        elif kind == "execute_reply":
+            out["status"] = msg["content"]["status"]
+            break
+    conn.close()
+    return out
+
+
+def write_config(root: Path, data_root: Path, subnet_octet: int, name: str) -> Path:
+    config = root / "vce.toml"
+    config.write_text(
+        f"""
+[hub]
+public_port = {free_port()}
+proxy_api_port = {free_port()}
+hub_port = {free_port()}
+state_dir = "{root / "var"}"
+admin_users = ["admin"]
+reviewers = ["rev1", "rev2"]
+revocation_interval = 5
+
+[network]
+name = "{name}"
+subnet = "10.213.{subnet_octet}.0/24"
+
+[airlock]
+port = {free_port()}
+
+[data]
+root = "{data_root}"
+
+[sandbox]
+image = "{IMAGE}"
+mem_limit = "768M"
+cpu_limit = 1.0
+pids_limit = 128
+"""
+    )
+    return config
+
+
+def container_of(user: str, project: str) -> str:
+    return f"vce-{user}--{project}"
+
+
+def sandbox_exec(
+    container: str, code: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run Python inside the sandbox as its own user, with its capabilities and limits."""
+    return subprocess.run(
+        ["docker", "exec", container, "python3", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,127 @@
+"""The whole journey on a real deployment: accounts, a project made with the CLI, a researcher's
+sandbox querying the data, an export reviewed by two reviewers and downloaded; and who may not.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from hubstack import Deployment, HubUser, container_of, vce
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
+
+QUERY = "SELECT region_code, count(*) AS n FROM videos GROUP BY region_code"
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def test_signup_needs_administrator_approval(deployment: Deployment) -> None:
+    url, name, password = deployment.url, "newcomer", "correct-horse-battery-9"
+    s = requests.Session()
+    s.get(f"{url}/hub/signup", timeout=10)
+    r = s.post(
+        f"{url}/hub/signup",
+        data={
+            "username": name,
+            "signup_password": password,
+            "signup_password_confirmation": password,
+            "_xsrf": s.cookies.get("_xsrf"),
+        },
+        timeout=30,
+    )
+    assert r.status_code == 200
+    with pytest.raises(PermissionError):
+        HubUser.login(deployment, name, password)
+    admin = deployment.login("admin")
+    assert admin.s.get(f"{url}/hub/authorize/{name}", timeout=10).status_code == 200
+    assert HubUser.login(deployment, name, password).name == name
+
+
+def test_researcher_queries_exports_and_downloads(deployment: Deployment) -> None:
+    for name in ("ada", "rev1", "rev2"):
+        deployment.account(name)
+    slug = deployment.project("ada")
+    ada = deployment.login("ada")
+    ada.start(slug)
+
+    out = ada.execute(
+        slug,
+        # Plain DuckDB over the mount: vce.connect() cannot run in a kernel yet (it sets
+        # enable_progress_bar, which DuckDB refuses in Jupyter without ipywidgets).
+        "import os, duckdb, vce\n"
+        "glob = os.environ['VCE_DATA_DIR'] + '/demo/videos/*/*.parquet'\n"
+        "n = duckdb.sql(f\"SELECT count(*) FROM read_parquet('{glob}')\").fetchone()[0]\n"
+        "print(n > 0, os.environ['VCE_PROJECT'])\n"
+        f"req = vce.request_export({QUERY!r}, name='regions', purpose='e2e: videos by region')\n"
+        "print('REQUEST', req['id'] if isinstance(req, dict) else req.id)\n",
+    )
+    assert out["status"] == "ok", out
+    assert f"True {slug}" in out["stdout"]
+    rid = int(out["stdout"].split("REQUEST")[1].split()[0])
+
+    def state() -> str:
+        return ada.airlock("GET", f"api/requests/{rid}").json()["state"]
+
+    wait_for(lambda: state() not in ("submitted", "checking"), 120, "the airlock's checks")
+    for reviewer in ("rev1", "rev2"):
+        r = deployment.login(reviewer).airlock(
+            "POST", f"api/requests/{rid}/votes", json={"decision": "approve", "comment": "ok"}
+        )
+        assert r.status_code == 201, r.text
+    wait_for(lambda: state() == "released", 120, "the release")
+    req = ada.airlock("GET", f"api/requests/{rid}").json()
+    files = req.get("files") or (req.get("release") or {}).get("files") or {}
+    names = list(files) if isinstance(files, dict) else [f["name"] for f in files]
+    assert names, req
+    r = ada.airlock("GET", f"api/requests/{rid}/files/{names[0]}")
+    assert r.status_code == 200 and len(r.content) > 0
+
+
+def test_non_member_can_neither_start_nor_reach_the_server(deployment: Deployment) -> None:
+    for name in ("bea", "mallory"):
+        deployment.account(name)
+    slug = deployment.project("bea")
+    bea, mallory = deployment.login("bea"), deployment.login("mallory")
+    bea.start(slug)
+
+    with pytest.raises(PermissionError, match=r"403|not a member"):
+        mallory.start(slug)
+        raise AssertionError("a non-member's server started")
+    assert mallory.server(slug) is None or not mallory.server(slug).get("ready")
+    r = requests.get(
+        f"{deployment.url}/user/bea/{slug}/api/contents",
+        headers={"Authorization": f"token {mallory.token}"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert r.status_code in (302, 403, 404)
+    assert bea.server_api(slug, "status").status_code == 200  # the owner does get in
+
+
+def test_expired_project_stops_its_server_and_cannot_restart(deployment: Deployment) -> None:
+    deployment.account("cleo")
+    slug = deployment.project("cleo")
+    cleo = deployment.login("cleo")
+    cleo.start(slug)
+    r = vce("project", "expire", slug, config=deployment.config)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: not (cleo.server(slug) or {}).get("ready"), 60, "the server to stop")
+    with pytest.raises(PermissionError):
+        cleo.start(slug)
+    import subprocess
+
+    ps = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"name={container_of('cleo', slug)}"],
+        capture_output=True,
+        text=True,
+    )
+    assert ps.stdout.strip() == ""
