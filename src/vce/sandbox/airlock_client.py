@@ -9,6 +9,7 @@ re-runs the SQL itself on the full data.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import os
@@ -22,6 +23,12 @@ from typing import Any
 DEFAULT_TIMEOUT_S = 30.0
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """Client-side cap on file exports; the airlock applies the policy's own limit too."""
+
+
+PREDICTED_BLOCK = (
+    "Note: the static check in this sandbox expects the airlock to block this query "
+    "(vce.check(sql) shows why); revise it and ask again."
+)
 
 
 class AirlockError(Exception):
@@ -46,6 +53,7 @@ class ExportRequest:
     """One export request as the airlock reports it."""
 
     data: dict[str, Any]
+    local_check: Any = None  # the sandbox's own vce.check verdict on the SQL, when it has one
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -65,6 +73,9 @@ class ExportRequest:
         reasons = d.get("reasons") or []
         lines = [f"export request {d.get('id')} · {d.get('name')!r} · {d.get('state')}"]
         lines += [f"  - {_reason_text(r)}" for r in reasons]
+        if self.local_check is not None and not self.local_check.allowed:
+            lines.append(f"  {PREDICTED_BLOCK}")
+            lines += [f"    [{i.rule}] {i.message}" for i in self.local_check.issues]
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -73,6 +84,8 @@ class ExportRequest:
         d = self.data
         e = html.escape
         reasons = "".join(f"<li>{e(_reason_text(r))}</li>" for r in d.get("reasons") or [])
+        if self.local_check is not None and not self.local_check.allowed:
+            reasons += f"<li>{e(PREDICTED_BLOCK)}{self.local_check._repr_html_()}</li>"
         return (
             f"<div class='vce-export'><b>Export request {e(str(d.get('id')))}</b> · "
             f"{e(str(d.get('name')))} · <code>{e(str(d.get('state')))}</code>"
@@ -247,7 +260,19 @@ def request_export(sql: str, *, name: str, purpose: str) -> ExportRequest:
     reviewer why you need it. Returns the request with its state and the airlock's first
     check reasons; follow it with :func:`exports`.
     """
-    return _client().request_export(sql, name, purpose)
+    client = _client()
+    req = client.request_export(sql, name, purpose)
+    return dataclasses.replace(req, local_check=_local_check(sql))
+
+
+def _local_check(sql: str) -> Any:
+    """The sandbox's static verdict, or ``None`` if it cannot be computed (never blocks sending)."""
+    try:
+        from vce.sandbox.checking import check
+
+        return check(sql)
+    except Exception:
+        return None
 
 
 def request_file_export(path: str | Path, *, name: str, purpose: str) -> ExportRequest:

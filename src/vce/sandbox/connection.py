@@ -306,8 +306,19 @@ def connect(
     sandbox = SandboxConnection(con, views, mount, limits, timeout or None)
     if not quiet and not _BANNER_SHOWN:
         _BANNER_SHOWN = True
-        print(sandbox.banner.text(), file=sys.stdout)
+        _show_banner(sandbox)
     return sandbox
+
+
+def _show_banner(sandbox: SandboxConnection) -> None:
+    """Show the banner as HTML in a notebook kernel, as text anywhere else."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        from IPython.display import HTML, display
+
+        display(HTML(sandbox.banner.html()))
+    else:
+        print(sandbox.banner.text(), file=sys.stdout)
 
 
 _DEFAULT: SandboxConnection | None = None

@@ -2,7 +2,9 @@
 
 DuckDB's Python API has no statement timeout, but ``DuckDBPyConnection.interrupt()`` is
 documented to be called from another thread. One long-lived thread waiting on a condition
-costs nothing per query (no thread start per query, unlike ``threading.Timer``).
+costs nothing per query (no thread start per query, unlike ``threading.Timer``), and it is
+only woken when it sleeps with no deadline: every deadline is later than the one it already
+sleeps towards, so on waking it simply re-reads the current one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Watchdog:
         self._depth = 0
         self._fired = False
         self._closed = False
+        self._idle = False  # the thread waits with no deadline: only then must it be woken
         self._thread: threading.Thread | None = None
 
     def _start(self) -> None:
@@ -42,7 +45,9 @@ class Watchdog:
         with self._cond:
             while not self._closed:
                 if self._deadline is None:
+                    self._idle = True
                     self._cond.wait()
+                    self._idle = False
                     continue
                 remaining = self._deadline - time.monotonic()
                 if remaining > 0:
@@ -68,7 +73,8 @@ class Watchdog:
         with self._cond:
             self._fired = False
             self._deadline = time.monotonic() + self.timeout
-            self._cond.notify()
+            if self._idle:  # else it sleeps until an earlier deadline, then re-reads this one
+                self._cond.notify()
         self._depth = 1
         try:
             yield
