@@ -330,10 +330,10 @@ class Flow:
         for join in sel.args.get("joins") or []:
             on = join.args.get("on")
             if on is not None:
-                self.kind(on, scope, False, None)
+                self.condition(on, scope, False, None)
         where = sel.args.get("where")
         if where is not None:
-            self.kind(where.this, scope, False, None)
+            self.condition(where.this, scope, False, None)
         kinds: list[Kind] = []
         lineage: list[frozenset[tuple[str, str]]] = []
         aliases: dict[str, Kind] = {}
@@ -344,14 +344,16 @@ class Flow:
             lineage.append(self._lineage(p, scope))
             aliases[p.alias_or_name] = k
         if having is not None:
-            self.kind(having.this, scope, True, key_kinds)
+            self.condition(having.this, scope, True, key_kinds)
         qualify = sel.args.get("qualify")
         if qualify is not None:
-            self.kind(qualify.this, scope, aggregated, keymap)
+            self.condition(qualify.this, scope, aggregated, keymap)
         order = sel.args.get("order")
         if order is not None:
             for o in order.expressions:
-                self.kind(o.this, scope, aggregated, keymap, order=True)
+                ok = self.kind(o.this, scope, aggregated, keymap, order=True)
+                if ok.identifying:  # ordering by an identifier picks people by their id
+                    self.facts.add("compare", Fact(o, ok, "order", ((ok,), False)))
         top = id(sel) in self._branches
         for arg in ("limit", "offset"):
             if sel.args.get(arg) is not None:
@@ -500,8 +502,8 @@ class Flow:
                 self.facts.add("whole_row", Fact(node))
                 return Kind.KEY
             resolved = self._resolve(node, scope)
-            if resolved is None:
-                return Kind.KEY
+            if resolved is None:  # reported as unknown-column, which denies on its own
+                return Kind.CONSTANT
             if agg and not (order and not node.table) and self._local(node, scope):
                 self.facts.add("ungrouped", Fact(node, resolved[0], node.name))
             return resolved[0]
@@ -530,7 +532,9 @@ class Flow:
             return self._window(node, scope, agg, keys)
         if isinstance(node, exp.Filter):
             where = node.expression
-            self.kind(where.this if isinstance(where, exp.Where) else where, scope, False, None)
+            self.condition(
+                where.this if isinstance(where, exp.Where) else where, scope, False, None
+            )
             return self.kind(node.this, scope, agg, keys, neg)
         if self.is_aggregate(node):
             return self._aggregate(node, scope, inner_agg=False, keys=None)
@@ -538,7 +542,7 @@ class Flow:
             return self._case(node, scope, agg, keys, neg)
         if isinstance(node, exp.If):
             self._function(node)
-            self.kind(node.this, scope, agg, keys, neg)
+            self.condition(node.this, scope, agg, keys, neg)
             vals = [node.args.get("true"), node.args.get("false")]
             return combine([self.kind(v, scope, agg, keys) for v in vals if v is not None])
         if isinstance(node, (exp.Predicate, *_PREDICATE_FUNCS)):
@@ -549,6 +553,24 @@ class Flow:
             self._function(node)
             if k is Kind.MEASURE and is_binning(node):
                 return Kind.DIMENSION
+        return k
+
+    def condition(
+        self,
+        node: exp.Expression,
+        scope: Scope,
+        agg: bool,
+        keys: dict[exp.Expression, Kind] | None,
+        neg: bool = False,
+    ) -> Kind:
+        """Kind of a filter condition, recording identifier-derived conditions.
+
+        A condition still computed from an identifier (a function returning a boolean, such
+        as ``list_contains([42], user_id)``) is recorded as a comparison on it.
+        """
+        k = self.kind(node, scope, agg, keys, neg)
+        if k.identifying:
+            self.facts.add("compare", Fact(node, k, "filter", ((k,), neg)))
         return k
 
     @staticmethod
@@ -589,8 +611,11 @@ class Flow:
                 args.extend(c.expressions)
             elif not isinstance(c, exp.Star):
                 args.append(c)
-        kinds = [self.kind(a, scope, inner_agg, keys) for a in args]
         count_like = isinstance(node, COUNT_LIKE) or function_name(node) == "count_if"
+        if isinstance(node, exp.CountIf) or function_name(node) == "count_if":
+            kinds = [self.condition(a, scope, inner_agg, keys) for a in args]
+        else:
+            kinds = [self.kind(a, scope, inner_agg, keys) for a in args]
         self.facts.add(
             "aggregate",
             Fact(node, max(kinds, default=Kind.CONSTANT), function_name(node), count_like),
@@ -632,7 +657,7 @@ class Flow:
         for branch in node.args.get("ifs") or []:
             cond = branch.this
             if op_kind is None:
-                self.kind(cond, scope, agg, keys, neg)
+                self.condition(cond, scope, agg, keys, neg)
             else:
                 ck = self.kind(cond, scope, agg, keys)
                 self.facts.add(
@@ -689,8 +714,8 @@ class Flow:
         self, node: exp.Expression, scope: Scope, membership: bool = False
     ) -> Kind:
         sub = self._sub_scope(node)
-        if sub is None:
-            return Kind.KEY
+        if sub is None:  # not a query we know: never a key
+            return Kind.CONSTANT
         info = self.info(sub)
         if not membership and sub.is_correlated_subquery:
             self.facts.add("correlated", Fact(node))

@@ -11,8 +11,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 def _default_policy_path() -> Path:
     """``policies/default.yaml`` of a checkout, or the copy a wheel carries in ``vce/_policies``."""
@@ -137,7 +135,9 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     >>> p.column("t", "b").cls.value
     'dimension'
     """
-    return policy_from_dict(yaml.safe_load(text), source)
+    from vce.policy.loading import load_document  # validates: schema + cross-references
+
+    return policy_from_dict(load_document(text, source), source)
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

@@ -51,7 +51,14 @@ def check_facts(c: Check) -> Iterator[Violation]:
     assert c.facts is not None
     for fact in c.facts["compare"]:
         operands, negated = fact.extra
-        if not allowed(fact.name, operands, negated):
+        if fact.name == "order" and not allowed(fact.name, operands, negated):
+            yield c.violation(
+                RULE,
+                f"ordering by {show(fact.node)} ranks people by an identifier; order by an "
+                "aggregate or a dimension",
+                fact.node,
+            )
+        elif not allowed(fact.name, operands, negated):
             yield c.violation(
                 RULE,
                 f"{show(fact.node)} compares an identifier with something other than another "

@@ -56,6 +56,11 @@ def check_tree(c: Check) -> Iterator[Violation]:
                 statement,
             )
             return
+    for node in c.index.all(exp.With):
+        if node.args.get("recursive"):
+            yield c.violation(
+                RULE, "WITH RECURSIVE is not allowed; it can walk from one person to another", node
+            )
     for node in c.index.all(*_FORBIDDEN):
         what = "PIVOT" if isinstance(node, exp.Pivot) else node.key.upper()
         hint = " (use GROUP BY with count_if or CASE)" if what == "PIVOT" else ""

@@ -1,0 +1,210 @@
+"""Validate policy YAML against ``policies/policy.schema.json`` and its cross-references.
+
+A policy is the security configuration of the whole system, so a typo must stop it loading
+with a message an administrator can act on: the file, the line, what is wrong and how to fix
+it (``policies/x.yaml:14: tables.users.columns.user_id: 'identifer' is not a column class —
+fix: use one of identifier, free_text, dimension, measure``). Beyond the JSON schema,
+:func:`validate_document` checks what a schema cannot: entity and row_export columns exist,
+``refers`` points at a real column, dominance is declared on measures only, row export never
+includes identifiers or free text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+def _schema_path() -> Path:
+    here = Path(__file__).resolve()
+    checkout = here.parents[3] / "policies" / "policy.schema.json"
+    return checkout if checkout.exists() else here.parents[1] / "_policies" / "policy.schema.json"
+
+
+SCHEMA_PATH = _schema_path()
+CLASSES = ("identifier", "free_text", "dimension", "measure")
+
+
+class PolicyError(ValueError):
+    """A policy file that may not be used; ``problems`` lists every finding."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        """Keep the findings; the message is one per line, ``file:line: path: what — fix``."""
+        self.source = source
+        self.problems = problems
+        super().__init__(f"invalid policy {source}:\n" + "\n".join(problems))
+
+
+@functools.lru_cache(maxsize=1)
+def policy_schema() -> dict[str, Any]:
+    """The JSON schema of policy files."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _line(root: yaml.Node | None, path: list[Any]) -> int | None:
+    """1-based line of the YAML node at ``path`` (or of its deepest existing ancestor)."""
+    node = root
+    line = None if node is None else node.start_mark.line + 1
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    node = value
+                    line = key.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _dotted(path: list[Any]) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _fix(err: jsonschema.ValidationError) -> str:
+    """What to do about one schema error, in words."""
+    v = err.validator
+    if v == "enum" or (
+        v == "anyOf" and err.schema.get("anyOf", [{}])[0].get("$ref") == "#/$defs/class"
+    ):
+        return f"use one of {', '.join(CLASSES)} (or {{class: ..., dominance: ..., refers: ...}})"
+    if v == "required":
+        missing = str(err.message).split("'")[1] if "'" in err.message else "the key"
+        return f"add {missing!r}"
+    if v == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = (
+            [k for k in err.instance if k not in allowed] if isinstance(err.instance, dict) else []
+        )
+        near = [m for k in extra for m in difflib.get_close_matches(k, allowed, n=1)]
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        keys = ", ".join(allowed)
+        return f"remove or rename {', '.join(map(repr, extra))}{hint}; allowed keys: {keys}"
+    if v == "type":
+        return f"write a {err.validator_value}"
+    if v == "pattern":
+        return "use lower-case names: letters, digits and _ (refers: table.column)"
+    if v in ("minimum", "exclusiveMinimum", "maximum"):
+        return f"use a value within the bound ({v} {err.validator_value})"
+    if v == "const":
+        return f"write {err.validator_value!r}"
+    if v == "anyOf":
+        return "write false, or {columns: [...]}" if "row_export" in err.path else "see the schema"
+    if v == "minProperties":
+        return "list at least one entry"
+    if v == "uniqueItems":
+        return "remove the duplicate entry"
+    return "see docs/reference/policy-file.md"
+
+
+def _cross_checks(doc: dict[str, Any]) -> list[tuple[list[Any], str, str]]:
+    """(path, problem, fix) for references a JSON schema cannot check."""
+    out: list[tuple[list[Any], str, str]] = []
+    tables = doc.get("tables") or {}
+    for tname, tspec in tables.items():
+        cols = tspec.get("columns") or {}
+
+        def cls(c: str, cols: dict[str, Any] = cols) -> str | None:
+            spec = cols.get(c)
+            return spec if isinstance(spec, str) else (spec or {}).get("class")
+
+        for i, e in enumerate(tspec.get("entity") or []):
+            if e not in cols:
+                out.append(
+                    (
+                        ["tables", tname, "entity", i],
+                        f"entity {e!r} is not a column",
+                        "name a column",
+                    )
+                )
+            elif cls(e) != "identifier":
+                out.append(
+                    (
+                        ["tables", tname, "entity", i],
+                        f"entity {e!r} is {cls(e)}",
+                        "the entity column must be an identifier",
+                    )
+                )
+        export = tspec.get("row_export") or {}
+        for i, c in enumerate(export.get("columns") or [] if isinstance(export, dict) else []):
+            path = ["tables", tname, "row_export", "columns", i]
+            if c not in cols:
+                near = difflib.get_close_matches(c, list(cols), n=1)
+                fix = f"did you mean {near[0]!r}?" if near else "add it to columns or remove it"
+                out.append((path, f"row_export column {c!r} is not a column", fix))
+            elif cls(c) in ("identifier", "free_text"):
+                out.append(
+                    (path, f"row_export column {c!r} is {cls(c)}", "remove it: it may never leave")
+                )
+        for c, spec in cols.items():
+            if not isinstance(spec, dict):
+                continue
+            path = ["tables", tname, "columns", c]
+            if spec.get("dominance") and spec.get("class") != "measure":
+                out.append((path, "dominance is declared on a non-measure", "remove dominance"))
+            ref = spec.get("refers")
+            if ref and "." in ref:
+                rt, rc = ref.split(".", 1)
+                if rc not in ((tables.get(rt) or {}).get("columns") or {}):
+                    out.append((path, f"refers to unknown column {ref!r}", "point at table.column"))
+    return out
+
+
+def validate_document(doc: Any, root: yaml.Node | None, source: str) -> dict[str, Any]:
+    """Check ``doc`` (parsed YAML) against the schema and cross-references, or raise."""
+    validator = jsonschema.Draft202012Validator(policy_schema())
+    problems: list[str] = []
+    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        path = list(err.absolute_path)
+        if err.validator == "anyOf" and err.context and "row_export" not in path:
+            best = jsonschema.exceptions.best_match(err.context)
+            what = (
+                f"{err.instance!r} is not a column class"
+                if isinstance(err.instance, str)
+                else best.message
+            )
+        else:
+            what = err.message
+        problems.append(f"{source}:{_line(root, path)}: {_dotted(path)}: {what} — fix: {_fix(err)}")
+    if not problems and isinstance(doc, dict):
+        for path, what, fix in _cross_checks(doc):
+            problems.append(f"{source}:{_line(root, path)}: {_dotted(path)}: {what} — fix: {fix}")
+    if problems:
+        raise PolicyError(source, problems)
+    return doc
+
+
+def load_document(text: str, source: str = "<string>") -> dict[str, Any]:
+    """Parse and validate policy YAML text; raise :class:`PolicyError` naming file and line.
+
+    >>> load_document("tables: {t: {columns: {a: identifer}}}", "p.yaml")
+    Traceback (most recent call last):
+    ...
+    vce.policy.loading.PolicyError: invalid policy p.yaml:
+    p.yaml:1: tables.t.columns.a: 'identifer' is not a column class — fix: use one of identifier, free_text, dimension, measure (or {class: ..., dominance: ..., refers: ...})
+    """  # noqa: E501
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else "?"
+        raise PolicyError(
+            source, [f"{source}:{line}: not valid YAML ({err}) — fix the syntax"]
+        ) from None
+    if doc is None:
+        raise PolicyError(source, [f"{source}:1: the file is empty — fix: add a tables: section"])
+    return validate_document(doc, root, source)
