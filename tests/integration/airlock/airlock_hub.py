@@ -68,7 +68,14 @@ c.JupyterHub.cookie_secret_file = cfg["dir"] + "/cookie_secret"
 c.ConfigurableHTTPProxy.pid_file = cfg["dir"] + "/proxy.pid"
 c.JupyterHub.pid_file = cfg["dir"] + "/hub.pid"
 c.JupyterHub.authenticator_class = "dummy"  # tests only
-c.Spawner.poll_interval = cfg["poll_interval"]  # how soon a killed service is restarted
+# How soon a killed managed service is restarted. The hub builds service spawners without
+# its config, so set it when polling starts (test-only; the hub's default is 30 s).
+from jupyterhub.services.service import _ServiceSpawner
+_start_polling = _ServiceSpawner.start_polling
+def _fast_polling(self):
+    self.poll_interval = cfg["poll_interval"]
+    return _start_polling(self)
+_ServiceSpawner.start_polling = _fast_polling
 c.Authenticator.allowed_users = set(cfg["users"])
 c.JupyterHub.custom_scopes = {{
     "custom:vce-airlock:review": {{"description": "review airlock export requests"}},
