@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vce.sandbox.checking import u18_approved
 from vce.sandbox.mount import Mount
 
 if TYPE_CHECKING:
@@ -18,6 +19,10 @@ SYNTHETIC_NOTE = (
     "of the real minors' data; real minors' rows never enter a sandbox. Write your SQL as "
     "you would for the real data — WHERE audience = 'minor' selects the synthetic rows here "
     "and the real ones when the airlock re-runs your query for an export."
+)
+NOT_U18_NOTE = (
+    "This project is not approved for under-18 data: the airlock runs your queries on the "
+    "adults' rows only, so results about minors will come back empty."
 )
 RULES_NOTE = (
     "SQL reads the dataset views only (no file paths, read_*() or COPY); results leave "
@@ -63,6 +68,7 @@ class Banner:
             f"  tables with an audience column: {', '.join(self._people_tables()) or '-'}",
             f"  other tables: {', '.join(self._other_tables()) or '-'}",
             f"  SYNTHETIC: {SYNTHETIC_NOTE}",
+            *([f"  U18: {NOT_U18_NOTE}"] if not u18_approved() else []),
             f"  rules: {RULES_NOTE}",
             f"  limits: {self._limits()}",
         ]
@@ -90,5 +96,7 @@ class Banner:
         return (
             f"<div class='vce-banner'><b>{title}</b><table>{body}</table>"
             f"<p style='background:#fff3cd;padding:4px'><b>Synthetic data:</b> "
-            f"{e(SYNTHETIC_NOTE)}</p><p>{e(RULES_NOTE)}</p></div>"
+            f"{e(SYNTHETIC_NOTE)}</p>"
+            + ("" if u18_approved() else f"<p><b>Under 18:</b> {e(NOT_U18_NOTE)}</p>")
+            + f"<p>{e(RULES_NOTE)}</p></div>"
         )

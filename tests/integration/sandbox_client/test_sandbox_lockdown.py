@@ -211,3 +211,10 @@ def test_several_datasets_get_a_schema_each(sandbox_root: Path, tmp_path: Path) 
         assert a == c.sql("SELECT count(*) FROM beta_2.videos").fetchone()
     finally:
         c.close()
+
+
+def test_banner_warns_when_the_project_is_not_approved_for_u18(con, monkeypatch) -> None:
+    assert "not approved for under-18 data" in con.banner.text()
+    monkeypatch.setenv("VCE_U18_APPROVED", "1")
+    assert "not approved for under-18 data" not in con.banner.text()
+    assert "Under 18" not in con._repr_html_()
