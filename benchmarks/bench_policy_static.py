@@ -8,9 +8,12 @@ Targets (issue 3): p50 ≤ 2 ms, p99 ≤ 10 ms.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlglot
 import yaml
@@ -28,9 +31,12 @@ def _queries() -> list[tuple[str, Context]]:
     out = []
     for path in sorted(CORPUS.glob("*.yaml")):
         for item in yaml.safe_load(path.read_text(encoding="utf-8")):
-            sql = item.get("sql") or item["prefix"] + item["repeat"] * item["times"] + item["suffix"]
+            sql = item.get("sql")
+            if sql is None:
+                sql = item["prefix"] + item["repeat"] * item["times"] + item["suffix"]
             tables = item.get("tables")
-            ctx = Context(policy, None if tables is None else frozenset(tables), item.get("u18", False))
+            granted = None if tables is None else frozenset(tables)
+            ctx = Context(policy, granted, item.get("u18", False))
             out.append((sql, ctx))
     return out
 
@@ -40,7 +46,7 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _time(fn, items) -> list[float]:  # noqa: ANN001 - a tiny local harness
+def _time(fn: Callable[[Any], None], items: list[Any]) -> list[float]:
     samples = []
     for _ in range(ROUNDS):
         for item in items:
@@ -51,10 +57,8 @@ def _time(fn, items) -> list[float]:  # noqa: ANN001 - a tiny local harness
 
 
 def _parse(item: tuple[str, Context]) -> None:
-    try:
+    with contextlib.suppress(sqlglot.errors.SqlglotError, RecursionError):
         sqlglot.parse_one(item[0], read="duckdb")
-    except (sqlglot.errors.SqlglotError, RecursionError):
-        pass
 
 
 def _cold(item: tuple[str, Context]) -> None:

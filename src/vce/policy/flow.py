@@ -279,14 +279,22 @@ class Flow:
 
     def _union_info(self, scope: Scope) -> ScopeInfo:
         parts = [self.info(s) for s in scope.set_operation_scopes]
+        node = scope.expression
         first = parts[0]
+        if node.args.get("by_name"):  # UNION BY NAME lines columns up by name, not position
+            names: list[str] = []
+            for part in parts:
+                names.extend(n for n in part.names if n not in names)
+            found = [[p.column(n) for p in parts] for n in names]
+            kinds = [max((f[0] for f in fs if f), default=Kind.CONSTANT) for fs in found]
+            lineage = [frozenset().union(*(f[1] for f in fs if f)) for fs in found]
+            first = ScopeInfo(names, kinds, lineage, False)
         kinds = list(first.kinds)
         lineage = list(first.lineage)
-        for part in parts[1:]:
+        for part in [] if node.args.get("by_name") else parts[1:]:
             for i in range(min(len(kinds), len(part.kinds))):
                 kinds[i] = max(kinds[i], part.kinds[i])
                 lineage[i] = lineage[i] | part.lineage[i]
-        node = scope.expression
         top = id(node) == id(self._root_expression(scope))
         for arg in ("limit", "offset"):
             if node.args.get(arg) is not None:
