@@ -26,6 +26,7 @@ from vce.sandbox.guard import (
     SandboxRefusal,
     check_sql,
     check_tokens,
+    looks_like_path,
     refused_table_functions,
 )
 from vce.sandbox.limits import Limits, detect_limits
@@ -56,13 +57,15 @@ REFUSED_METHODS = {
     "register_filesystem": "file systems cannot be added. " + EXPORT_HINT,
     "install_extension": "extensions cannot be installed in the sandbox.",
     "load_extension": "extensions cannot be loaded in the sandbox.",
+    "append": _LOCAL_DATA_HINT,
+    "from_substrait": EXPORT_HINT,
+    "from_substrait_json": EXPORT_HINT,
     "create_function": "Python UDFs cannot run inside sandbox SQL: the airlock could not "
     "re-run them. Compute in SQL, or post-process the exported result.",
 }
 RELATION_SQL_METHODS = frozenset({"query"})
-RELATION_WRITES = frozenset(
-    {"to_csv", "write_csv", "to_parquet", "write_parquet", "to_table", "create", "insert_into"}
-)
+RELATION_WRITES = frozenset({"to_csv", "write_csv", "to_parquet", "write_parquet"})
+"""Relation methods that write files; writing to in-memory scratch tables stays allowed."""
 
 
 _LOCKED_HINT = (
@@ -221,8 +224,24 @@ class SandboxConnection:
 
     def table(self, name: str) -> SandboxRelation:
         """Return a relation over one view or table."""
-        self._guard(f"SELECT * FROM {name}")
+        self._guard_name(name)
         return self._call(self._con.table, "table", False, name)
+
+    def view(self, name: str) -> SandboxRelation:
+        """Return a relation over one view (as ``duckdb``'s ``view``)."""
+        self._guard_name(name)
+        return self._call(self._con.view, "view", False, name)
+
+    def _guard_name(self, name: str) -> None:
+        """Refuse a table name DuckDB would read as a file (``con.table('/data/x.parquet')``)."""
+        if looks_like_path(name) or any(root in name for root in self._roots):
+            raise SandboxRefusal(
+                f"reading the file {name!r} directly is not possible in the sandbox. " + EXPORT_HINT
+            )
+
+    def duplicate(self) -> SandboxConnection:
+        """Same as :meth:`cursor` (DuckDB's name for it)."""
+        return self.cursor()
 
     def tables(self) -> list[str]:
         """List the dataset views of this connection (``schema.table`` for several datasets)."""

@@ -86,13 +86,40 @@ _CLAUSE_ENDS = frozenset(
         "EXCEPT",
         "INTERSECT",
         "SELECT",
-        "ON",
-        "USING",
         "SET",
         "VALUES",
         "RETURNING",
     }
 )
+FILE_SUFFIXES = (
+    ".parquet",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+    ".txt",
+    ".arrow",
+    ".feather",
+    ".xlsx",
+    ".db",
+    ".duckdb",
+    ".sqlite",
+    ".gz",
+    ".zst",
+)
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether DuckDB would treat ``name`` used as a table as a file to scan.
+
+    >>> looks_like_path("/data/x.parquet"), looks_like_path("shop.csv"), looks_like_path("videos")
+    (True, True, False)
+    """
+    lowered = name.lower()
+    return any(ch in name for ch in "/\\*?") or "://" in name or lowered.endswith(FILE_SUFFIXES)
+
+
 EXPORT_HINT = (
     "In the sandbox, SQL reads the dataset views only (run con.tables() to list them); "
     "to take a result out, use vce.request_export(sql, name=..., purpose=...)."
@@ -176,10 +203,20 @@ def check_tokens(sql: str, refused: frozenset[str], data_roots: tuple[str, ...] 
     for i, (text, kind) in enumerate(tokens):
         nxt = tokens[i + 1][0] if i + 1 < len(tokens) else ""
         upper = text.upper()
+        table_position = clause[-1] == "FROM" and (prev.upper() in _FROM_LIKE or prev in {",", "("})
         if kind in (duckdb.token_type.identifier, duckdb.token_type.keyword):
             name = _unquote(text).lower()
             if nxt == "(" and name in refused:
                 raise SandboxRefusal(f"{name}() is not available in the sandbox. {EXPORT_HINT}")
+            quoted = text.startswith('"')
+            if quoted and (
+                (table_position and looks_like_path(_unquote(text)))
+                or any(root and root in _unquote(text) for root in data_roots)
+            ):
+                raise SandboxRefusal(
+                    f"reading the file {_unquote(text)!r} directly is not possible in the "
+                    f"sandbox. {EXPORT_HINT}"
+                )
             if kind == duckdb.token_type.keyword and upper in _FROM_LIKE:
                 clause[-1] = "FROM"
             elif kind == duckdb.token_type.keyword and upper in _CLAUSE_ENDS:
@@ -191,8 +228,7 @@ def check_tokens(sql: str, refused: frozenset[str], data_roots: tuple[str, ...] 
                 clause.pop()
         elif kind == duckdb.token_type.string_const:
             value = text[1:-1] if len(text) >= 2 else text
-            as_table = clause[-1] == "FROM" and (prev.upper() in _FROM_LIKE or prev in {",", "("})
-            if as_table or any(root and root in value for root in data_roots):
+            if table_position or any(root and root in value for root in data_roots):
                 raise SandboxRefusal(
                     f"reading the file {value!r} directly is not possible in the sandbox. "
                     + EXPORT_HINT

@@ -24,6 +24,13 @@ ATTACKS: dict[str, tuple[str, str]] = {
     "glob outside": ("SELECT * FROM glob('/etc/*')", "glob()"),
     "file path as table inside": ("SELECT * FROM '{mount}'", "directly"),
     "file path as table outside": ("SELECT count(*) FROM users, '{outside}'", "directly"),
+    "quoted file path as table": ('SELECT count(*) FROM "{mount}"', "directly"),
+    "quoted glob as table": ('SELECT count(*) FROM "{mount_dir}/*.parquet"', "directly"),
+    "quoted file path outside": ('SELECT count(*) FROM "{outside}"', "directly"),
+    "file path after a join": (
+        "SELECT count(*) FROM users u JOIN videos v ON u.user_id = v.author_id, '{outside}'",
+        "directly",
+    ),
     "describe a file": ("DESCRIBE '{mount}'", "directly"),
     "SQL hidden in a string": ("SELECT * FROM query('SELECT 42')", "query()"),
     "view over read_parquet": (
@@ -52,6 +59,8 @@ DUCKDB_ENFORCED = (
     "read_text",
     "glob outside",
     "file path as table outside",
+    "quoted file path outside",
+    "file path after a join",
     "COPY TO",
     "COPY view TO",
     "EXPORT DATABASE",

@@ -46,3 +46,18 @@ def sandbox_env_fixture(sandbox_root: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("VCE_PROJECT", "demo-project")
     monkeypatch.delenv("VCE_U18_APPROVED", raising=False)
     return sandbox_root
+
+
+ROOT_CONFTEST = Path(__file__).resolve().parents[2] / "conftest.py"
+
+
+def require(config: pytest.Config, ok: bool, what: str) -> None:
+    """``require`` of tests/conftest.py (skip locally, fail in CI), taken from pytest's plugins.
+
+    A plain ``import conftest`` could find another folder's conftest module.
+    """
+    for plugin in config.pluginmanager.get_plugins():
+        if Path(getattr(plugin, "__file__", "") or "/").resolve() == ROOT_CONFTEST:
+            plugin.require(ok, what)
+            return
+    raise RuntimeError(f"{ROOT_CONFTEST} is not loaded as a pytest plugin")

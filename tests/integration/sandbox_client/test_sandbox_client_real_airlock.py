@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from sandbox_fixtures import require
 
 import vce
 from vce.sandbox import AirlockRefused
@@ -30,9 +31,11 @@ def _harness():
 
 
 @pytest.fixture(scope="module")
-def real_hub(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[object]:
+def real_hub(
+    tmp_path_factory: pytest.TempPathFactory, dataset: Path, request: pytest.FixtureRequest
+) -> Iterator[object]:
+    require(request.config, shutil.which("configurable-http-proxy") is not None, "the proxy")
     harness = _harness()
-    harness.require(shutil.which("configurable-http-proxy") is not None, "configurable-http-proxy")
     hub = harness.start_hub(tmp_path_factory.mktemp("client-hub"), datasets={"demo": dataset})
     try:
         boss = {"Authorization": f"token {hub.token('boss')}"}

@@ -131,6 +131,21 @@ def test_python_entry_points_to_outside_data_are_refused(con, method, sandbox_ro
         getattr(con, method)(*args)
 
 
+@pytest.mark.parametrize("method", ["table", "view"])
+def test_table_by_file_name_is_refused(con, method, sandbox_root) -> None:
+    path = str(next(sandbox_root.rglob("shops/*.parquet")))
+    with pytest.raises(SandboxRefusal, match="directly"):
+        getattr(con, method)(path)
+    assert getattr(con, method)("shops").count("*").fetchone()[0] > 0
+
+
+def test_duplicate_and_cursor_stay_guarded(con) -> None:
+    for other in (con.duplicate(), con.cursor()):
+        with pytest.raises(SandboxRefusal):
+            other.sql("SELECT * FROM read_csv('/etc/passwd')")
+        assert other.sql("SELECT count(*) FROM shops").fetchone()[0] > 0
+
+
 def test_relation_writes_are_refused(con) -> None:
     with pytest.raises(SandboxRefusal):
         con.sql("SELECT 1").to_csv("/tmp/vce-leak.csv")

@@ -53,6 +53,14 @@ def test_refused_set_covers_every_file_reader(refused) -> None:
         "SELECT * FROM query('SELECT * FROM read_parquet(''x'')')",
         "SELECT * FROM read_parquet /* hidden */ ('x')",
         "SELECT count(*) FROM videos WHERE text LIKE '%/srv/data/demo/%'",
+        'SELECT * FROM "/srv/data/demo/videos/audience=adult/part-0.parquet"',
+        'SELECT * FROM "x.csv"',
+        "SELECT * FROM a JOIN b ON a.x = b.x, 'file.parquet'",
+        "SELECT * FROM v, LATERAL (SELECT * FROM 'x.json')",
+        "CREATE MACRO m(p) AS TABLE SELECT * FROM read_parquet(p)",
+        "PREPARE p AS SELECT * FROM read_csv(?)",
+        "CALL read_parquet('x')",
+        "PIVOT 'x.parquet' ON a USING count(*)",
     ],
 )
 def test_refused(con, refused, sql) -> None:
@@ -75,6 +83,8 @@ def test_refused(con, refused, sql) -> None:
         "CREATE TEMP TABLE t AS SELECT region_code FROM videos",
         "SELECT * FROM duckdb_columns()",
         "SELECT strftime(create_time, '%Y-%m') FROM videos",
+        'SELECT count(*) FROM "videos" JOIN users ON "videos".author_id = users.user_id',
+        "SELECT * FROM videos JOIN users ON author_id = user_id WHERE region_code = 'US'",
         "SELEC broken",  # DuckDB reports the syntax error itself
     ],
 )

@@ -40,8 +40,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
 
     Tornado consults host rules added with ``add_handlers`` before the core handlers, so these
     win over ``FilesHandler`` and the nbconvert handlers. The contents manager is configured
-    separately (``ServerApp.contents_manager_class``); a server started without it is logged
-    as an error because large reads would then be open.
+    separately (``ServerApp.contents_manager_class``); a server started without it gets it
+    swapped in here, so a configuration mistake cannot open large reads.
     """
     from jupyter_server.utils import url_path_join
 
@@ -52,9 +52,16 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     handlers.append((url_path_join(base_url, r"api/nbconvert"), EmptyExporterListHandler, {}))
     serverapp.web_app.add_handlers(".*$", handlers)
     if not isinstance(serverapp.contents_manager, CappedFileContentsManager):
-        serverapp.log.error(
-            "vce-hardening: contents manager %s is not capped; set ServerApp.contents_manager_class"
-            " to vce.sandbox.hardening.CappedFileContentsManager",
+        # Fail closed: a server configured without the cap gets it anyway.
+        serverapp.log.warning(
+            "vce-hardening: contents manager %s is not capped; replacing it with %s (set "
+            "ServerApp.contents_manager_class to avoid this warning)",
             type(serverapp.contents_manager).__name__,
+            CappedFileContentsManager.__name__,
         )
+        capped = CappedFileContentsManager(
+            parent=serverapp, log=serverapp.log, root_dir=serverapp.root_dir
+        )
+        serverapp.contents_manager = capped
+        serverapp.web_app.settings["contents_manager"] = capped
     serverapp.log.info("vce-hardening: downloads and exports refused; use vce.request_export()")

@@ -56,7 +56,8 @@ class CappedFileContentsManager(AsyncLargeFileManager):
         )
 
     def _refuse_if_too_large(self, path: str, type: str | None) -> None:
-        os_path = self._get_os_path(path.strip("/"))
+        path = path.strip("/")
+        os_path = self._get_os_path(path)
         if not os.path.isfile(os_path):
             return
         as_notebook = type == "notebook" or (type is None and path.endswith(".ipynb"))
