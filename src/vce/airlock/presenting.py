@@ -13,6 +13,7 @@ import sqlglot
 CHECK_NAMES = {
     "threshold": "Minimum number of people per row",
     "u18": "Stricter minimum where under-18s contributed",
+    "u18_threshold": "Stricter minimum where under-18s contributed",
     "minor_rows": "No row-level data about under-18s",
     "rounding": "Counts rounded",
     "dominance": "No single person dominates a sum",
@@ -41,7 +42,10 @@ def pretty_sql(sql: str | None) -> str:
 
 
 def check_lines(report: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """One plain-language line per check of a report: ``{title, ok, text}``.
+    """One plain-language line per check of a report: ``{title, status, text}``.
+
+    ``status`` is ``ok``, ``suppressed`` (rows failed and were withheld: nothing unsafe leaves)
+    or ``failed`` (the check refused the request).
 
     >>> check_lines({"checks": [{"name": "threshold", "passed": 4, "failed": 1,
     ...     "suppressed": 1, "thresholds": {"min_entities": 10}, "smallest_group": 12}]})[0]["text"]

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from airlock_hub import Hub, require, start_hub
+from airlock_hub import Hub, require, setup_projects, start_hub
 
 from vce.airlock import projects
 from vce.airlock.authz import Principal
@@ -26,7 +25,7 @@ def _pg_admin_url() -> str:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty PostgreSQL database on the local server, dropped afterwards."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -37,7 +36,9 @@ def pg_url() -> Iterator[str]:
             c.execute(text("SELECT 1"))
     except Exception as exc:  # server not running
         admin.dispose()
-        require(False, f"PostgreSQL at {_pg_admin_url()} ({exc.__class__.__name__})")
+        require(
+            request.config, False, f"PostgreSQL at {_pg_admin_url()} ({exc.__class__.__name__})"
+        )
     name = f"vce_airlock_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
@@ -91,33 +92,15 @@ def who(name: str) -> Principal:
 
 
 @pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Hub]:
+def hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
+) -> Iterator[Hub]:
     """A real hub + proxy + airlock (SQLite) with projects p1 and p2 set up over the admin API."""
-    require(shutil.which("configurable-http-proxy") is not None, "configurable-http-proxy")
+    proxy = shutil.which("configurable-http-proxy")
+    require(request.config, proxy is not None, "configurable-http-proxy")
     h = start_hub(tmp_path_factory.mktemp("hub"), datasets={"demo": dataset})
     try:
         setup_projects(h)
         yield h
     finally:
         h.stop()
-
-
-def setup_projects(h: Hub) -> None:
-    """p1: alice (PI), amy, rev3; p2: bob. Both granted the demo dataset."""
-    boss = {"Authorization": f"token {h.token('boss')}"}
-    for slug, pi, members in (("p1", "alice", ["amy", "rev3"]), ("p2", "bob", [])):
-        r = requests.post(
-            h.airlock + "api/projects",
-            headers=boss,
-            timeout=30,
-            json={"slug": slug, "title": f"Project {slug}", "pi": pi, "datasets": ["demo"]},
-        )
-        assert r.status_code == 201, r.text
-        for m in members:
-            r = requests.post(
-                h.airlock + f"api/projects/{slug}/members",
-                headers=boss,
-                json={"username": m},
-                timeout=30,
-            )
-            assert r.status_code == 200, r.text

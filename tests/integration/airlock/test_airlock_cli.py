@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import who
 
+from conftest import who
 from vce.airlock import projects
 from vce.airlock.cli import airlock as airlock_cli
 from vce.airlock.cli import audit as audit_cli
@@ -22,23 +22,42 @@ SQL = "SELECT region_code, count(*) AS videos FROM videos GROUP BY region_code"
 
 
 def vce(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from vce.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "from vce.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def history(tmp_path: Path, dataset: Path) -> str:
     """A SQLite store with a real history: projects, requests, checks, votes, a release."""
     url = f"sqlite:///{tmp_path / 'airlock.sqlite'}"
-    a = Airlock(Settings(state_dir=tmp_path, db_url=url, releases_dir=tmp_path / "rel",
-                         datasets={"demo": dataset}))
+    a = Airlock(
+        Settings(
+            state_dir=tmp_path,
+            db_url=url,
+            releases_dir=tmp_path / "rel",
+            datasets={"demo": dataset},
+        )
+    )
     with a.db.session() as s:
         projects.create(s, "boss", "p1", "Climate talk", "alice")
         projects.grant(s, "boss", "p1", "demo")
-    ok = a.submit(who("alice"), {"kind": "query", "project": "p1", "name": "r",
-                                 "purpose": "p", "sql": SQL})["id"]
-    bad = a.submit(who("alice"), {"kind": "query", "project": "p1", "name": "b",
-                                  "purpose": "p", "sql": "SELECT username FROM users"})["id"]
+    ok = a.submit(
+        who("alice"), {"kind": "query", "project": "p1", "name": "r", "purpose": "p", "sql": SQL}
+    )["id"]
+    bad = a.submit(
+        who("alice"),
+        {
+            "kind": "query",
+            "project": "p1",
+            "name": "b",
+            "purpose": "p",
+            "sql": "SELECT username FROM users",
+        },
+    )["id"]
     a.process(ok)
     a.process(bad)
     a.vote(who("rev1"), ok, "approve")
@@ -59,8 +78,13 @@ def test_verify_passes_on_real_history_and_export_writes_every_record(
     assert vce("audit", "export", "--db", history, "--out", str(out)).returncode == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     actions = {x["action"] for x in lines}
-    assert {"request.submit", "request.check", "request.vote", "request.release",
-            "release.download"} <= actions
+    assert {
+        "request.submit",
+        "request.check",
+        "request.vote",
+        "request.release",
+        "release.download",
+    } <= actions
     assert all(x["hash"] and x["prev_hash"] for x in lines)
 
 
@@ -72,7 +96,9 @@ def test_verify_fails_after_any_single_record_is_altered(history: str) -> None:
     runner = CliRunner()
     for seq in seqs:
         for column in ("payload", "actor", "created"):
-            (orig,) = con.execute(f"SELECT {column} FROM audit_records WHERE seq=?", (seq,)).fetchone()
+            (orig,) = con.execute(
+                f"SELECT {column} FROM audit_records WHERE seq=?", (seq,)
+            ).fetchone()
             con.execute(f"UPDATE audit_records SET {column}=? WHERE seq=?", (orig + "x", seq))
             con.commit()
             res = runner.invoke(audit_cli, ["verify", "--db", history])
@@ -95,5 +121,15 @@ def test_db_upgrade_creates_schema(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     con = sqlite3.connect(tmp_path / "new.sqlite")
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"projects", "memberships", "dataset_grants", "requests", "votes", "comments",
-            "events", "releases", "audit_records", "alembic_version"} <= tables
+    assert {
+        "projects",
+        "memberships",
+        "dataset_grants",
+        "requests",
+        "votes",
+        "comments",
+        "events",
+        "releases",
+        "audit_records",
+        "alembic_version",
+    } <= tables

@@ -17,22 +17,25 @@ from pathlib import Path
 
 import pytest
 import requests
-from airlock_hub import Hub, require, start_hub
+from airlock_hub import Hub, require, setup_projects, start_hub
 from test_airlock_api import GOOD_SQL, call, submit, wait_state
 
-from conftest import setup_projects, who
+from conftest import who
 from vce.airlock import audit
 from vce.airlock.config import Settings
 from vce.airlock.workflow import Airlock
 
 
 @pytest.fixture(scope="module")
-def slow_hub(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Hub]:
+def slow_hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
+) -> Iterator[Hub]:
     """A hub whose airlock pauses 3 s inside re-execution and inside release writing (fault
     injection), and which restarts a dead service within about a second."""
     import shutil
 
-    require(shutil.which("configurable-http-proxy") is not None, "configurable-http-proxy")
+    proxy = shutil.which("configurable-http-proxy")
+    require(request.config, proxy is not None, "configurable-http-proxy")
     h = start_hub(
         tmp_path_factory.mktemp("slowhub"),
         datasets={"demo": dataset},

@@ -1,0 +1,43 @@
+"""Browser tests of the airlock: a real hub + proxy + airlock and Debian's Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "airlock"))
+from airlock_hub import Hub, require, setup_projects, start_hub
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser_hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
+) -> Iterator[Hub]:
+    proxy = shutil.which("configurable-http-proxy")
+    require(request.config, proxy is not None, "configurable-http-proxy")
+    h = start_hub(tmp_path_factory.mktemp("browserhub"), datasets={"demo": dataset})
+    try:
+        setup_projects(h)
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(request: pytest.FixtureRequest):
+    require(request.config, Path(CHROMIUM).exists(), "Debian chromium (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()

@@ -1,0 +1,113 @@
+"""Two reviewers log in, read the report and the marked preview, approve; the researcher
+downloads the release and checks its manifest against the files — all in Chromium."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.browser
+
+SQL = (
+    "SELECT region_code, is_stem_verified, count(*) AS videos FROM videos "
+    "GROUP BY region_code, is_stem_verified"
+)
+
+
+def login(browser, hub, user: str, target: str):
+    ctx = browser.new_context(accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(f"{hub.url}/hub/login?next={quote(target)}")
+    page.fill("#username_input", user)
+    page.fill("#password_input", "any password (test hub)")
+    page.click("#login_submit")
+    page.wait_for_url(f"**{target}")
+    return ctx, page
+
+
+def submit(hub) -> int:
+    r = requests.post(
+        hub.airlock + "api/requests",
+        headers={"Authorization": f"token {hub.token('alice')}"},
+        json={
+            "kind": "query",
+            "project": "p1",
+            "name": "Videos per region",
+            "purpose": "Regional spread of climate videos",
+            "sql": SQL,
+        },
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = requests.get(
+            hub.airlock + f"api/requests/{rid}",
+            timeout=30,
+            headers={"Authorization": f"token {hub.token('alice')}"},
+        ).json()["state"]
+        if state == "awaiting_review":
+            return rid
+        time.sleep(0.2)
+    raise AssertionError(f"request {rid} never reached review")
+
+
+def test_two_reviewers_approve_and_researcher_downloads(browser, browser_hub, tmp_path: Path):
+    hub = browser_hub
+    rid = submit(hub)
+    prefix = "/services/airlock/"
+    for n, reviewer in enumerate(("rev1", "rev2"), start=1):
+        ctx, page = login(browser, hub, reviewer, prefix + "queue")
+        page.click(f"a[href='{prefix}requests/{rid}'] >> nth=0")
+        page.wait_for_url(f"**{prefix}requests/{rid}")
+        assert "Minimum number of people per row" in page.inner_text("#checks")
+        assert "SELECT" in page.inner_text("#sql") and "GROUP BY" in page.inner_text("#sql")
+        header = page.inner_text("#preview tr >> nth=0")
+        assert "videos ≈" in header, "rounded column marked"
+        assert page.locator("#preview td.rounded").count() > 0
+        assert "suppressed" in page.inner_text("#preview")  # suppressed rows marked
+        assert page.locator("svg.chart rect").count() > 0
+        assert "Regional spread" in page.inner_text("#purpose")
+        page.click("#approve")
+        page.wait_for_url(f"**{prefix}requests/{rid}")
+        if n == 1:
+            assert page.inner_text("#approvals") == "1"
+        ctx.close()
+
+    ctx, page = login(browser, hub, "alice", f"{prefix}requests/{rid}")
+    deadline = time.monotonic() + 30
+    while page.inner_text("#state") != "released":
+        assert time.monotonic() < deadline, "never released"
+        time.sleep(0.3)
+        page.reload()
+    files: dict[str, bytes] = {}
+    for link in page.locator("#downloads a").all():
+        with page.expect_download() as dl:
+            link.click()
+        path = tmp_path / dl.value.suggested_filename
+        dl.value.save_as(path)
+        files[path.name] = path.read_bytes()
+    manifest = json.loads(files["manifest.json"])
+    assert set(manifest["files"]) == {"result.csv", "result.parquet"}
+    for name, meta in manifest["files"].items():
+        assert hashlib.sha256(files[name]).hexdigest() == meta["sha256"], name
+    assert {a["reviewer"] for a in manifest["approvals"]} == {"rev1", "rev2"}
+    assert manifest["sql"] == SQL
+    ctx.close()
+
+
+def test_researcher_of_other_project_sees_403_page(browser, browser_hub):
+    hub = browser_hub
+    rid = submit(hub)
+    ctx, page = login(browser, hub, "bob", "/services/airlock/")
+    resp = page.goto(f"{hub.url}/services/airlock/requests/{rid}")
+    assert resp.status == 403
+    assert "not on" in page.inner_text("#error")
+    ctx.close()
