@@ -282,8 +282,28 @@ pids_limit = 128
     return config
 
 
-def container_of(user: str, project: str) -> str:
-    return f"vce-{user}--{project}"
+def container_of(user: str, project: str, running: bool = True) -> str:
+    """Name of the sandbox of ``user`` × ``project``, found by the labels the spawner sets."""
+    r = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"label=vce.user={user}",
+            "--filter",
+            f"label=vce.project={project}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = r.stdout.split()
+    if running and len(names) != 1:
+        raise LookupError(f"expected one sandbox for {user}/{project}, found {names}")
+    return names[0] if names else ""
 
 
 def sandbox_exec(
