@@ -45,8 +45,8 @@ def test_long_flat_queries() -> None:
         )
 
     assert analyze(ors(200), CTX).allowed
-    d = analyze(ors(3_000), CTX)  # a chain deeper than Python's stack: a decision anyway
-    assert d.allowed or d.rules == {"too-deep"}
+    d = analyze(ors(3_000), CTX)  # a chain deeper than Python's stack: refused after parsing
+    assert d.rules == {"too-deep"} and "AND/OR" in d.violations[0].message
 
 
 def test_unknown_names_suggest_the_nearest_valid_ones() -> None:

@@ -22,11 +22,16 @@ class TreeIndex:
     """Every node of the parsed statements, bucketed by type in one walk."""
 
     def __init__(self, statements: list[exp.Expression]) -> None:
-        """Walk ``statements`` once."""
+        """Walk ``statements`` once (iteratively), noting the deepest nesting."""
         self.by_type: dict[type, list[exp.Expression]] = defaultdict(list)
-        for statement in statements:
-            for node in statement.walk():
-                self.by_type[type(node)].append(node)
+        self.max_depth = 0
+        stack: list[tuple[exp.Expression, int]] = [(s, 1) for s in statements]
+        while stack:
+            node, depth = stack.pop()
+            self.by_type[type(node)].append(node)
+            if depth > self.max_depth:
+                self.max_depth = depth
+            stack.extend((child, depth + 1) for child in node.iter_expressions())
 
     def all(self, *types: type) -> list[exp.Expression]:
         """Every node that is an instance of one of ``types``."""

@@ -2,7 +2,8 @@
 
 A recursive-descent parser recurses once per nesting level; thousands of parentheses would
 exhaust the stack. Nesting is measured on the text (strings and comments removed), so the
-refusal costs one scan.
+refusal costs one scan; after parsing, the depth of the expression tree (a chain of 1,000
+``OR`` s is 1,000 levels deep) is bounded too, before anything walks it recursively.
 
 >>> from vce.policy.analyze import rules_of
 >>> rules_of("SELECT " + "(" * 200 + "1" + ")" * 200)
@@ -22,6 +23,8 @@ from vce.policy.violations import Violation
 RULE = "too-deep"
 SUMMARY = "parentheses nested deeper than MAX_DEPTH"
 MAX_DEPTH = 40
+MAX_AST_DEPTH = 300
+"""Deepest parsed expression tree analysed; deeper trees would exhaust Python's stack."""
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
 _PARENS = str.maketrans("", "", "".join(chr(i) for i in range(32, 127) if chr(i) not in "()"))
 
@@ -40,6 +43,17 @@ def nesting(sql: str) -> int:
         elif ch == ")":
             depth -= 1
     return deepest
+
+
+def check_tree(c: Check) -> Iterator[Violation]:
+    """Refuse expression trees deeper than :data:`MAX_AST_DEPTH` (long AND/OR chains)."""
+    assert c.index is not None
+    if c.index.max_depth > MAX_AST_DEPTH:
+        yield c.violation(
+            RULE,
+            f"the query's expressions nest {c.index.max_depth} levels deep (long AND/OR "
+            f"chains count); the limit is {MAX_AST_DEPTH}. Use IN (...) lists or WITH steps.",
+        )
 
 
 def check_sql(c: Check) -> Iterator[Violation]:
