@@ -312,6 +312,10 @@ class ProjectActionHandler(APIHandler):
                 p = projects.expire(s, who.name, slug)
             self.send(projects.to_dict(p))
 
+
+class ProjectItemHandler(APIHandler):
+    """Removing one member or one dataset grant of a project."""
+
     def delete(self, slug: str, action: str, item: str) -> None:
         """Remove a member or revoke a dataset grant."""
         who = self.principal()
@@ -367,7 +371,7 @@ def make_app(airlock: Airlock, worker: Worker, prefix: str | None = None) -> web
         (rf"{p}/api/projects/{slug}/(members|grants|u18|expire)", ProjectActionHandler),
         (
             rf"{p}/api/projects/{slug}/(members|grants)/([A-Za-z0-9][A-Za-z0-9._@-]*)",
-            ProjectActionHandler,
+            ProjectItemHandler,
         ),
         (rf"{p}/api/audit/verify", AuditVerifyHandler),
         (rf"{p}/oauth_callback", HubOAuthCallbackHandler),
