@@ -1,0 +1,144 @@
+"""Run a notebook the way JupyterLab does: a session over the server's REST API, then
+``execute_request`` messages over the kernel websocket (``/api/kernels/<id>/channels``).
+
+Nothing runs inside the container except what the server itself starts, so this exercises the
+server's HTTP and websocket API end to end (auth, sessions, kernels, message routing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+OUTPUT_TYPES = {"stream", "execute_result", "display_data", "error"}
+
+
+@dataclass
+class CellRun:
+    """One executed code cell: its source, the reply status and the iopub outputs."""
+
+    source: str
+    status: str = ""
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+    def text(self) -> str:
+        """Every stream, traceback and textual rich output (plain, HTML, …), joined."""
+        parts = []
+        for out in self.outputs:
+            content = out["content"]
+            if out["msg_type"] == "stream":
+                parts.append(content["text"])
+            elif out["msg_type"] == "error":
+                parts.append("\n".join(content["traceback"]))
+            else:
+                data = content.get("data", {})
+                parts += [
+                    v for k, v in data.items() if k.startswith("text/") and isinstance(v, str)
+                ]
+        return "".join(parts)
+
+    def mime_types(self) -> set[str]:
+        """MIME types of the rich outputs (``image/png`` for a plot …)."""
+        return {m for out in self.outputs for m in out["content"].get("data", {})}
+
+
+def _execute_request(code: str, session: str) -> dict[str, Any]:
+    return {
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": "execute_request",
+            "username": "researcher",
+            "session": session,
+            "date": datetime.now(UTC).isoformat(),
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        "channel": "shell",
+        "buffers": [],
+    }
+
+
+async def _run_cells(ws_url: str, token: str, cells: list[str], timeout: float) -> list[CellRun]:
+    conn = await websocket_connect(
+        HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, request_timeout=timeout)
+    )
+    session = uuid.uuid4().hex
+    runs: list[CellRun] = []
+    try:
+        for source in cells:
+            msg = _execute_request(source, session)
+            msg_id = msg["header"]["msg_id"]
+            await conn.write_message(json.dumps(msg))
+            run = CellRun(source)
+            idle = False
+            while not (run.status and idle):
+                raw = await asyncio.wait_for(conn.read_message(), timeout)
+                if raw is None:
+                    raise ConnectionError("kernel websocket closed while a cell was running")
+                reply = json.loads(raw)
+                if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = reply["msg_type"]
+                if reply["channel"] == "shell" and kind == "execute_reply":
+                    run.status = reply["content"]["status"]
+                elif kind == "status" and reply["content"]["execution_state"] == "idle":
+                    idle = True
+                elif kind in OUTPUT_TYPES:
+                    run.outputs.append(reply)
+            runs.append(run)
+            if run.status != "ok":
+                break
+    finally:
+        conn.close()
+    return runs
+
+
+def run_notebook(
+    base_url: str, token: str, path: str, timeout: float = 180
+) -> tuple[dict[str, Any], list[CellRun]]:
+    """Open ``path`` through the contents API, start a session, run every code cell in order.
+
+    Returns the notebook model as the server sent it and one :class:`CellRun` per executed
+    cell; execution stops at the first failing cell, as *Run All* does. The session (and its
+    kernel) is deleted afterwards.
+    """
+    headers = {"Authorization": f"token {token}"}
+    opened = requests.get(f"{base_url}api/contents/{path}", headers=headers, timeout=60)
+    opened.raise_for_status()
+    model = opened.json()
+    cells = [
+        c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+        for c in model["content"]["cells"]
+        if c["cell_type"] == "code"
+    ]
+    created = requests.post(
+        f"{base_url}api/sessions",
+        headers=headers,
+        json={"path": path, "name": path, "type": "notebook", "kernel": {"name": "python3"}},
+        timeout=60,
+    )
+    created.raise_for_status()
+    session = created.json()
+    ws_url = base_url.replace("http", "ws", 1) + f"api/kernels/{session['kernel']['id']}/channels"
+    try:
+        runs = asyncio.run(_run_cells(ws_url, token, cells, timeout))
+    finally:
+        requests.delete(f"{base_url}api/sessions/{session['id']}", headers=headers, timeout=60)
+    return model, runs
