@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,7 @@ class SandboxConnection:
         self.limits = limits
         self.timeout = timeout
         self._watchdog = Watchdog(con, timeout)
+        weakref.finalize(self, self._watchdog.close)  # no idle thread left behind by a lost con
         self._refused = refused_table_functions(con)
         self._roots = tuple(str(d.path) for d in mount.datasets)
         self.banner = Banner(mount, views, limits, timeout)
@@ -253,6 +255,7 @@ class SandboxConnection:
         other.__dict__.update(self.__dict__)
         other._con = self._con.cursor()
         other._watchdog = Watchdog(other._con, self.timeout)
+        weakref.finalize(other, other._watchdog.close)
         return other
 
     def close(self) -> None:
