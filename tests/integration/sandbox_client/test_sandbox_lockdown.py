@@ -233,3 +233,16 @@ def test_banner_warns_when_the_project_is_not_approved_for_u18(con, monkeypatch)
     monkeypatch.setenv("VCE_U18_APPROVED", "1")
     assert "not approved for under-18 data" not in con.banner.text()
     assert "Under 18" not in con._repr_html_()
+
+
+def test_a_dropped_connection_leaves_no_timeout_thread(sandbox_env) -> None:
+    import gc
+
+    c = vce.connect(quiet=True, timeout=30)
+    c.sql("SELECT 1").fetchall()  # starts the watchdog thread
+    thread = c._watchdog._thread
+    assert thread is not None and thread.is_alive()
+    del c
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
