@@ -141,7 +141,7 @@ def open_locked(
         hive = "true" if t.partitioned else "false"
         con.execute(
             f'CREATE VIEW "{t.name}" AS SELECT * FROM read_parquet([{files}], '
-            f"hive_partitioning={hive}, union_by_name=true)"
+            f"hive_partitioning={hive})"
         )
     paths = ", ".join(_sql_str(str(f)) for t in tables.values() for f in t.files)
     con.execute(f"SET allowed_paths = [{paths}]")

@@ -217,7 +217,7 @@ def run_checked(
     if not decision.allowed:
         return CheckedResult(decision, False, reasons=list(decision.violations))
     try:
-        rw = rewrite(sql, ctx.policy)
+        rw = rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved)
     except (ContributorsUnknown, RowExportNotAllowed) as e:
         return _deny(decision, e.rule, str(e))
 

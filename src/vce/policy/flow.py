@@ -131,7 +131,8 @@ class Facts:
     - ``function``: function calls (``extra``: allowed by the policy);
     - ``window``: window calls (``extra``: (over grouped rows?, key kinds, ranking?));
     - ``limit``: LIMIT / OFFSET (``name``: which, ``extra``: in the returned SELECT?);
-    - ``correlated``, ``whole_row``, ``unknown_column`` (``extra``: suggestions),
+    - ``correlated``, ``row_subquery`` (a scalar subquery returning a row's value),
+      ``whole_row``, ``unknown_column`` (``extra``: (suggestions, aliases holding it)),
       ``set_operation`` (``extra``: at the top level?).
     """
 
@@ -727,4 +728,6 @@ class Flow:
         info = self.info(sub)
         if not membership and sub.is_correlated_subquery:
             self.facts.add("correlated", Fact(node))
+        elif not membership and info.rows:  # the value of whichever single row it finds
+            self.facts.add("row_subquery", Fact(node))
         return info.kinds[0] if info.kinds else Kind.CONSTANT

@@ -165,8 +165,9 @@ def _output_name(e: exp.Expression) -> str:
 
 
 class _Rewriter:
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, minors_possible: bool = True) -> None:
         self.policy = policy
+        self.minors_possible = minors_possible
         self._exprs: dict[int, dict[str, exp.Expression]] = {}
         self._src_cache: dict[int, list[tuple[str, str, Layout | None]]] = {}
         self.dominance: list[DominanceSum] = []
@@ -297,11 +298,12 @@ class _Rewriter:
                         name = self._slot_name(table, col, counter)
                         raw.slots[name] = Slot(name, table, col, "row")
                         exprs[name] = _col(col, alias)
-                    fname = self._flag_name(table, counter)
-                    raw.flags[fname] = "row"
-                    exprs[fname] = exp.EQ(
-                        this=_col("audience", alias), expression=exp.Literal.string("minor")
-                    )
+                    if self.minors_possible:  # else only adult files are read: no flag needed
+                        fname = self._flag_name(table, counter)
+                        raw.flags[fname] = "row"
+                        exprs[fname] = exp.EQ(
+                            this=_col("audience", alias), expression=exp.Literal.string("minor")
+                        )
                 self._merge(inner, raw)
                 continue
             mapped = Layout(raw_tables=set(lay.raw_tables))
@@ -755,16 +757,16 @@ class _Rewriter:
                 )
                 inner_sql = side.sql("duckdb")
                 gnames = ", ".join(f'"{HELPER_PREFIX}g{i}"' for i in range(len(keys)))
-                part = f"PARTITION BY {gnames}" if keys else ""
                 n = self.policy.thresholds.dominance_n
+                # per-entity subtotals, then per group the n largest (max(x, n) is a top-n
+                # aggregate: no window, no sort) and the total
                 sql = (
                     f"SELECT {gnames + ', ' if keys else ''}"
-                    f"sum(__vce_s) FILTER (WHERE __vce_rank <= {n}) AS __vce_top, "
+                    f"list_sum(max(__vce_s, {n})) AS __vce_top, "
                     f"sum(__vce_s) AS __vce_total FROM ("
-                    f"SELECT *, row_number() OVER ({part} ORDER BY __vce_s DESC) AS __vce_rank "
-                    f"FROM (SELECT {gnames + ', ' if keys else ''}__vce_ent, "
+                    f"SELECT {gnames + ', ' if keys else ''}__vce_ent, "
                     f"sum(__vce_v) AS __vce_s FROM ({inner_sql}) "
-                    f"GROUP BY {gnames + ', ' if keys else ''}__vce_ent)) "
+                    f"GROUP BY {gnames + ', ' if keys else ''}__vce_ent) "
                     f"{'GROUP BY ' + gnames if keys else ''}"
                 )
                 self.dominance.append(DominanceSum(_output_name(p), sql))
@@ -901,8 +903,11 @@ def _distinct_union_as_select(node: exp.Expression) -> exp.Expression:
     return sel
 
 
-def rewrite(sql: str, policy: Policy) -> Rewritten:
+def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten:
     """Qualify ``sql`` against the dataset schema and add the contributor helper columns.
+
+    ``minors_possible=False`` (a project without U18 approval, whose engine reads adult files
+    only) leaves out the minor flags: every row is an adult's by construction.
 
     >>> from vce.policy.model import load_policy
     >>> r = rewrite("SELECT region_code, count(*) AS n FROM videos GROUP BY 1", load_policy())
@@ -923,7 +928,7 @@ def rewrite(sql: str, policy: Policy) -> Rewritten:
             raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
     outputs = tuple(tree.named_selects)
     tree = tree.transform(_distinct_union_as_select)
-    rw = _Rewriter(policy)
+    rw = _Rewriter(policy, minors_possible)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
     for t in sorted(raw):

@@ -57,7 +57,11 @@ class Decision:
 
     @property
     def expression(self) -> exp.Expression | None:
-        """The parsed and qualified query (a copy), ``None`` when the SQL did not parse."""
+        """The parsed and qualified query (a copy).
+
+        ``None`` when the SQL did not parse or was refused before qualification (not a
+        query, a file or table function, an unknown or ungranted table, ``*`` …).
+        """
         return None if self._expression is None else self._expression.copy()
 
     @property

@@ -2,7 +2,8 @@
 
 Every released row must be a group (aggregates and GROUP BY dimensions) unless the policy
 allows row-by-row export of adult public content for that table and those columns
-(``videos``: counts, durations, dates, hashtags — never who posted).
+(``videos``: counts, durations, dates, hashtags — never who posted). A scalar subquery that
+is not aggregated hands one row's value to the rest of the query, so it is refused too.
 
 >>> from vce.policy.analyze import rules_of
 >>> rules_of("SELECT region_code, age_band FROM users")
@@ -26,6 +27,13 @@ SUMMARY = "plain rows outside the row_export columns"
 def check_facts(c: Check) -> Iterator[Violation]:
     """Row-level results use only row-exportable columns of row-exportable tables."""
     assert c.facts is not None
+    for fact in c.facts["row_subquery"]:
+        yield c.violation(
+            RULE,
+            "this scalar subquery returns the value of a single row (a person's); aggregate "
+            "inside it (count, avg ...)",
+            fact.node,
+        )
     tables = c.ctx.policy.tables
     for fact in c.facts["row_level"]:
         closed = sorted(
