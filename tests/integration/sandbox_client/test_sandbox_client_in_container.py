@@ -51,6 +51,10 @@ for target in [os.path.dirname(mount) + "/evil.parquet", "/data/evil", "/usr/loc
         writes[target] = f"{type(e).__name__}: {e}"
 out["writes"] = writes
 out["minor_dirs"] = glob.glob("/data/*/*/audience=minor")
+req = vce.request_export(
+    "SELECT region_code, count(*) AS n FROM videos GROUP BY 1", name="in-box", purpose="probe"
+)
+out["export"] = {"id": req.id, "state": req.state, "listed": [r.id for r in vce.exports()]}
 print(json.dumps(out))
 """
 
@@ -112,6 +116,17 @@ def test_locked_settings_and_cgroup_limits_in_the_container(probe) -> None:
 def test_python_dataframe_replacement_scan_refused_in_the_container(probe) -> None:
     assert probe["replacement_scan"] is not None
     assert "replacement scans are off" in probe["replacement_scan"]
+
+
+@pytest.mark.docker
+def test_export_request_reaches_the_airlock_from_the_container(probe, sandbox_container) -> None:
+    sent = [r for r in sandbox_container.airlock.requests if r["name"] == "in-box"]
+    assert len(sent) == 1
+    body = sent[0]["body"]
+    assert body["kind"] == "query" and body["project"] == sandbox_container.env["VCE_PROJECT"]
+    assert body["sql"].startswith("SELECT region_code")
+    assert probe["export"]["id"] == sent[0]["id"]
+    assert probe["export"]["id"] in probe["export"]["listed"]
 
 
 @pytest.mark.docker
