@@ -53,6 +53,9 @@ datasets: setup ## generate the demo dataset into datasets/demo
 	$(VCE) datasets generate --out $(DEMO) --videos $(DEMO_VIDEOS) --seed 7 --force
 	$(VCE) datasets verify $(DEMO)
 
+images: setup ## build the researcher image (no registry needed); prints its tag, size and build time
+	UV=$(UV) bash images/build.sh
+
 run: setup datasets ## set up and start the whole system
 	@echo
 	@echo "VCE: environment ready, demo dataset in $(DEMO) (see 'vce datasets info $(DEMO)')."

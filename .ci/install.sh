@@ -19,8 +19,9 @@ install_uv() {
     command -v uv >/dev/null || python3 -m pip install -q uv==0.13.9
 }
 
-install_docker() {  # Docker engine (the machine has only the client) — see images/README.md
-    :
+install_docker() {  # Docker engine (the machine has only the client) + the researcher image
+    bash scripts/docker-engine.sh   # installs Debian's docker.io, starts dockerd in the background
+    make --no-print-directory images  # no registry here: bootstraps the base, builds offline
 }
 
 install_proxy() {  # configurable-http-proxy for JupyterHub (Node from Debian, proxy from npm)

@@ -72,7 +72,7 @@ fi
 rm -rf "$ctx/wheelhouse" "$ctx/dist"
 mkdir -p "$ctx/dist"
 "$py" images/wheelhouse.py --select "$ctx/requirements.txt" "$cache/wheelhouse" "$ctx/wheelhouse"
-uv build --quiet --wheel --out-dir "$ctx/dist" "$repo" >&2
+"${UV:-uv}" build --quiet --wheel --out-dir "$ctx/dist" "$repo" >&2
 cp images/notebook/Dockerfile images/notebook/start.sh images/notebook/getting-started.ipynb "$ctx/"
 cp "$hardening" "$ctx/jupyter_server_config.json"
 
@@ -83,6 +83,9 @@ DOCKER_BUILDKIT=0 docker build --quiet \
     --label "org.vce.base-image=$base" \
     --tag "$ref" --tag "$name:latest" "$ctx" >/dev/null
 elapsed=$(( $(date +%s) - start ))
+# Drop superseded tags so rebuilds do not pile up (an image a container still uses stays).
+docker image ls "$name" --format '{{.Repository}}:{{.Tag}}' \
+    | grep -v -e ":$inputs_hash\$" -e ':latest$' | xargs -r docker image rm >/dev/null 2>&1 || true
 size=$(docker image inspect "$ref" --format '{{.Size}}')
 log "built $ref in ${elapsed}s, size $(( size / 1024 / 1024 )) MiB"
 echo "$ref"

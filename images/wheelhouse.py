@@ -54,7 +54,7 @@ def image_requirements(repo: Path) -> list[str]:
     """Pinned ``name==version`` lines of the notebook extra that apply to the image's Python."""
     exported = subprocess.run(
         [
-            "uv", "export", "--frozen", "--extra", "notebook", "--no-dev",
+            os.environ.get("UV", "uv"), "export", "--frozen", "--extra", "notebook", "--no-dev",
             "--no-hashes", "--no-emit-project", "--no-header", "--quiet",
         ],
         cwd=repo, check=True, capture_output=True, text=True,
@@ -87,7 +87,8 @@ def download(requirements: Path, wheelhouse: Path) -> None:
     platform_args = [arg for p in PLATFORMS for arg in ("--platform", p)]
     subprocess.run(
         [
-            *host_pip(), "--isolated", "--disable-pip-version-check", *cert_args(), "download", "--quiet", "--no-deps",
+            *host_pip(), "--isolated", "--disable-pip-version-check", *cert_args(),
+            "download", "--quiet", "--no-deps",
             "--only-binary", ":all:", *platform_args,
             "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
             "--dest", str(wheelhouse), "--requirement", str(requirements),

@@ -34,7 +34,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 
 if [ ! -S /var/run/docker.sock ] || ! engine_up; then
-    if pgrep -x dockerd >/dev/null 2>&1; then
+    if pidof dockerd >/dev/null 2>&1; then
         echo "docker-engine.sh: dockerd is starting, waiting for it" >&2
     else
         echo "docker-engine.sh: starting dockerd (log: $LOG)" >&2

@@ -41,10 +41,13 @@ if docker image inspect "$ref" >/dev/null 2>&1; then echo "$ref"; exit 0; fi
 mkdir -p "$cache"
 tarball="$cache/base-$recipe_hash.tar.gz"
 if [ ! -s "$tarball" ]; then
-    command -v debootstrap >/dev/null || {
-        echo "build-base.sh: debootstrap is missing (apt-get install debootstrap)" >&2
-        [ "$(id -u)" = 0 ] && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-    }
+    if ! command -v debootstrap >/dev/null; then
+        if [ "$(id -u)" != 0 ]; then
+            echo "build-base.sh: debootstrap is missing: apt-get install debootstrap" >&2
+            exit 1
+        fi
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+    fi
     rootfs=$(mktemp -d "$cache/rootfs.XXXXXX")
     trap 'rm -rf "$rootfs"' EXIT
     echo "build-base.sh: debootstrap $suite from $mirror into $rootfs" >&2
