@@ -100,13 +100,18 @@ def _deny(decision: Any, rule: str, message: str) -> CheckedResult:
     return CheckedResult(decision, False, reasons=[Violation(rule, message)])
 
 
-def _final_sql(rw: Rewritten) -> str:
+class _NeedExactCounts(Exception):
+    """A lower bound was below a threshold: the group must be counted exactly."""
+
+
+def _final_sql(rw: Rewritten, fast: bool = False) -> str:
     """Join the rewritten query with its dominance side queries, keeping its order."""
+    main = rw.fast_sql if fast and rw.fast_sql else rw.sql
     if not rw.dominance:
-        return rw.sql
+        return main
     parts = [
         f"WITH {HELPER_PREFIX}main AS (SELECT *, row_number() OVER () AS {HELPER_PREFIX}ord "
-        f"FROM ({rw.sql}))",
+        f"FROM ({main}))",
         "SELECT m.*",
     ]
     joins = []
@@ -129,7 +134,7 @@ def _col(batch: pa.RecordBatch, name: str, dtype: type) -> np.ndarray:
 class _Evaluator:
     """Applies the per-row checks batch by batch and keeps what passes (bounded by max_rows)."""
 
-    def __init__(self, rw: Rewritten, ctx: Any) -> None:
+    def __init__(self, rw: Rewritten, ctx: Any, lower_bounds: tuple[str, ...] = ()) -> None:
         th = ctx.policy.thresholds
         self.rw, self.th = rw, th
         self.outcomes = {
@@ -147,6 +152,7 @@ class _Evaluator:
         self.suppressed = 0
         self.smallest: int | None = None
         self.schema: pa.Schema | None = None
+        self.lower_bounds = lower_bounds
 
     def add(self, batch: pa.RecordBatch) -> None:
         rw, th = self.rw, self.th
@@ -155,6 +161,12 @@ class _Evaluator:
         raw = _col(batch, f"{HELPER_PREFIX}raw", bool)
         minor = _col(batch, f"{HELPER_PREFIX}minor", bool)
         minor_raw = _col(batch, f"{HELPER_PREFIX}minor_raw", bool)
+        if self.lower_bounds:
+            need = np.where(minor, th.u18_min_entities, th.min_entities)
+            for name in self.lower_bounds:
+                bound = _col(batch, name, np.int64)
+                if ((bound > 0) & (bound < need)).any():
+                    raise _NeedExactCounts
         masks = [
             (
                 threshold.NAME,
@@ -194,6 +206,22 @@ class _Evaluator:
             kept = batch.filter(pa.array(keep)).select(visible)
             self.kept.append(kept)
         self.kept_rows += int(keep.sum())
+
+
+def _execute(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    rw: Rewritten,
+    ctx: Any,
+    lower_bounds: tuple[str, ...],
+) -> _Evaluator:
+    """Stream the result through the checks (raises _NeedExactCounts in lower-bound mode)."""
+    ev = _Evaluator(rw, ctx, lower_bounds)
+    reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
+    ev.schema = reader.schema
+    for batch in reader:
+        ev.add(batch)
+    return ev
 
 
 def run_checked(
@@ -239,15 +267,18 @@ def run_checked(
     tables = needed  # one view per table the query reads: cheaper, and nothing else is reachable
     files = tuple(f for t in tables.values() for f in t.files)
 
-    ev = _Evaluator(rw, ctx)
     con = open_locked(tables, memory_limit=memory_limit, threads=threads)
     try:
         with time_limit(con, timeout_s) as fired:
             try:
-                reader = con.execute(_final_sql(rw)).to_arrow_reader(BATCH_ROWS)
-                ev.schema = reader.schema
-                for batch in reader:
-                    ev.add(batch)
+                ev = None
+                if rw.fast_sql:
+                    try:
+                        ev = _execute(con, _final_sql(rw, fast=True), rw, ctx, rw.lower_bound_slots)
+                    except _NeedExactCounts:
+                        ev = None
+                if ev is None:
+                    ev = _execute(con, _final_sql(rw), rw, ctx, ())
             except duckdb.Error as e:
                 if fired.is_set():
                     return _deny(
@@ -263,6 +294,11 @@ def run_checked(
     th = ctx.policy.thresholds
     checks = list(ev.outcomes.values())
     checks[0].smallest_group = ev.smallest
+    if ev.lower_bounds:
+        checks[0].detail = (
+            "smallest_group is a lower bound: every group was far enough above the threshold "
+            "that exact counting was not needed"
+        )
     checks.append(
         CheckOutcome(
             rounding.NAME,

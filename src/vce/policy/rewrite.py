@@ -25,6 +25,7 @@ top-n share in a side query (see :mod:`vce.policy.checks.dominance`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from vce.policy.checks.rounding import rounded_sql
 from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
+LOWER_BOUND_BUCKETS = 1024
 SCALAR_PREFIX = "__vce_sq"
 COUNT_FUNCS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
 
@@ -99,6 +101,25 @@ class Rewritten:
     output_columns: tuple[str, ...]
     tables: frozenset[str] = frozenset()  # base tables the query reads (views to create)
     strict_slots: tuple[str, ...] = ()  # count columns that must meet thresholds even at 0
+    fast_sql: str | None = None  # same query, lower bounds instead of exact distinct counts
+    lower_bound_slots: tuple[str, ...] = ()  # count columns that are lower bounds in fast_sql
+
+
+def lower_bound_sql(expr_sql: str, buckets: int = LOWER_BOUND_BUCKETS) -> str:
+    """SQL for a cheap, *provable* lower bound on ``count(DISTINCT expr)`` in a group.
+
+    Ids are hashed into ``buckets`` bits and the bits hit are counted: two equal ids always
+    hit the same bit, so the bits hit never exceed the distinct ids (and are 0 only when
+    there are none). Costs one bit-or per row instead of a hash set per group; groups
+    whose bound is below a threshold are recounted exactly (see :mod:`vce.policy.execute`).
+
+    >>> lower_bound_sql("v.author_id", 8)
+    'COALESCE(BIT_COUNT(BITSTRING_AGG(CAST(HASH(v.author_id) % 8 AS INT), 0, 7)), 0)'
+    """
+    return (
+        f"COALESCE(BIT_COUNT(BITSTRING_AGG(CAST(HASH({expr_sql}) % {buckets} AS INT), 0, "
+        f"{buckets - 1})), 0)"
+    )
 
 
 def _duck_type(t: pa.DataType) -> str:
@@ -165,9 +186,11 @@ def _output_name(e: exp.Expression) -> str:
 
 
 class _Rewriter:
-    def __init__(self, policy: Policy, minors_possible: bool = True) -> None:
+    def __init__(self, policy: Policy, minors_possible: bool = True, fast: bool = False) -> None:
         self.policy = policy
         self.minors_possible = minors_possible
+        self.fast = fast
+        self.lower_bound: set[str] = set()
         self._exprs: dict[int, dict[str, exp.Expression]] = {}
         self._src_cache: dict[int, list[tuple[str, str, Layout | None]]] = {}
         self.dominance: list[DominanceSum] = []
@@ -330,6 +353,9 @@ class _Rewriter:
                 kind = "fixed" if scalar else "set"
                 if slot.kind == "fixed":  # same value on every row: a lifted scalar subquery
                     agg, kind = _fn("max", e), "fixed" if not top else "set"
+                elif slot.kind == "row" and top and self.fast:
+                    agg = sqlglot.parse_one(lower_bound_sql(e.sql("duckdb")), read="duckdb")
+                    self.lower_bound.add(name)
                 elif slot.kind == "row":
                     agg = (
                         exp.Count(this=exp.Distinct(expressions=[e]))
@@ -908,19 +934,30 @@ def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten
 
     ``minors_possible=False`` (a project without U18 approval, whose engine reads adult files
     only) leaves out the minor flags: every row is an adult's by construction.
+    ``Rewritten.fast_sql``, when set, is the same query with outermost distinct counts
+    replaced by :func:`lower_bound_sql`; ``sql`` is always the exact version.
 
     >>> from vce.policy.model import load_policy
     >>> r = rewrite("SELECT region_code, count(*) AS n FROM videos GROUP BY 1", load_policy())
-    >>> r.slots, r.rounded_columns
-    (('__vce_n__videos__author_id__0',), ('n',))
-    >>> 'COUNT(DISTINCT "videos"."author_id")' in r.sql
-    True
+    >>> r.slots, r.rounded_columns, r.lower_bound_slots
+    (('__vce_n__videos__author_id__0',), ('n',), ('__vce_n__videos__author_id__0',))
+    >>> 'COUNT(DISTINCT "videos"."author_id")' in r.sql, 'BITSTRING_AGG' in r.fast_sql
+    (True, True)
     """
     try:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
         tree = qualify(tree, schema=dataset_schema(), dialect="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
+    exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
+    fast = _rewrite(tree, policy, minors_possible, fast=True)
+    if not fast.lower_bound_slots:
+        return exact
+    return dataclasses.replace(exact, fast_sql=fast.sql, lower_bound_slots=fast.lower_bound_slots)
+
+
+def _rewrite(tree: exp.Expression, policy: Policy, minors_possible: bool, fast: bool) -> Rewritten:
+    """One rewrite pass over a qualified tree (changed in place); ``fast``: lower bounds."""
     if not isinstance(tree, exp.Query):
         raise ContributorsUnknown("only a single query can be executed")
     for c in tree.find_all(exp.Column, exp.Identifier):
@@ -928,7 +965,7 @@ def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten
             raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
     outputs = tuple(tree.named_selects)
     tree = tree.transform(_distinct_union_as_select)
-    rw = _Rewriter(policy, minors_possible)
+    rw = _Rewriter(policy, minors_possible, fast)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
     for t in sorted(raw):
@@ -959,4 +996,7 @@ def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten
         output_columns=outputs,
         tables=frozenset(rw.base_tables),
         strict_slots=strict,
+        lower_bound_slots=tuple(
+            f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}" for n in sorted(rw.lower_bound)
+        ),
     )

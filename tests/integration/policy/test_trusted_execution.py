@@ -279,3 +279,31 @@ def test_scalar_subquery_total_is_checked_as_its_own_group(dataset: Path) -> Non
     assert small < 10 and res.allowed and res.table.num_rows == 0 and res.suppressed_rows > 0
     wide = run_checked(sql.replace(f"WHERE {narrow}", ""), ctx(), [dataset])
     assert wide.allowed and wide.table.num_rows > 0
+
+
+def test_lower_bound_never_exceeds_the_exact_distinct_count(dataset: Path) -> None:
+    from vce.policy.rewrite import lower_bound_sql
+
+    con = plain_connection(dataset, True)
+    rows = con.execute(
+        f"SELECT count(DISTINCT author_id), {lower_bound_sql('author_id')}, "
+        f"{lower_bound_sql('author_id', 16)} FROM comments "
+        "GROUP BY date_trunc('day', create_time), like_count % 7"
+    ).fetchall()
+    assert len(rows) > 100
+    for exact, bound, coarse in rows:
+        assert coarse <= bound <= exact and (bound == 0) == (exact == 0)
+    assert any(coarse < exact for exact, _, coarse in rows)  # the bound is a bound, not a count
+
+
+def test_large_groups_are_released_on_a_lower_bound_small_ones_counted_exactly(
+    dataset: Path,
+) -> None:
+    big = run_checked("SELECT region_code, count(*) AS n FROM videos GROUP BY 1", ctx(), [dataset])
+    threshold = next(c for c in big.checks if c.name == "threshold")
+    assert big.released_rows > 0 and "lower bound" in threshold.detail
+    small = run_checked(
+        "SELECT region_code, music_id, count(*) AS n FROM videos GROUP BY 1, 2", ctx(), [dataset]
+    )
+    threshold = next(c for c in small.checks if c.name == "threshold")
+    assert small.suppressed_rows > 0 and threshold.detail == ""
