@@ -545,6 +545,8 @@ class Flow:
                 where.this if isinstance(where, exp.Where) else where, scope, False, None
             )
             return self.kind(node.this, scope, agg, keys, neg)
+        if isinstance(node, exp.WithinGroup):  # percentile_cont(0.5) WITHIN GROUP (ORDER BY x)
+            return self._within_group(node, scope)
         if self.is_aggregate(node):
             return self._aggregate(node, scope, inner_agg=False, keys=None)
         if isinstance(node, exp.Case):
@@ -629,6 +631,17 @@ class Flow:
             "aggregate",
             Fact(node, max(kinds, default=Kind.CONSTANT), function_name(node), count_like),
         )
+        return Kind.AGGREGATE
+
+    def _within_group(self, node: exp.WithinGroup, scope: Scope) -> Kind:
+        func = node.this
+        self._function(func)
+        order = node.expression
+        args = list(order.expressions) if isinstance(order, exp.Order) else [order]
+        kinds = [self.kind(getattr(a, "this", a), scope, False, None) for a in args]
+        kinds += [self.kind(c, scope, False, None) for c in self._children(func)]
+        name = function_name(func)
+        self.facts.add("aggregate", Fact(func, max(kinds, default=Kind.CONSTANT), name, False))
         return Kind.AGGREGATE
 
     def _window(

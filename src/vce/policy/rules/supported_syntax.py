@@ -34,6 +34,7 @@ Bracket Rollup Cube GroupingSets Lateral TableSample Lambda Placeholder Paramete
 Unpivot PivotAlias Into Command Copy Pragma Set SetItem Use Describe Show Attach Detach
 Install Summarize Insert Update Delete Create Drop Alter Schema ColumnDef Property Properties
 Kill Transaction Commit Rollback Merge Export Columns Neg Not IgnoreNulls RespectNulls
+WithinGroup
 """
 ALLOWED_TYPES: frozenset[type] = frozenset(
     t for t in (getattr(exp, n, None) for n in _NAMES.split()) if isinstance(t, type)
