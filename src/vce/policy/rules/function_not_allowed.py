@@ -24,6 +24,25 @@ RULE = "function-not-allowed"
 SUMMARY = "functions outside the policy's allow-list"
 
 
+def typed_name(c: Check, node: exp.Expression) -> str | None:
+    """The function name as the researcher typed it, from the parser's token position."""
+    meta = node.meta if node._meta else None
+    if not meta or "start" not in meta or "end" not in meta:
+        return None
+    text = c.sql[meta["start"] : meta["end"] + 1]
+    return text if text.replace("_", "").isalnum() else None
+
+
+def display_name(node: exp.Expression, fallback: str) -> str:
+    """The name DuckDB spells ``node``'s function with (``string_agg``, not sqlglot's)."""
+    try:
+        text = node.sql(dialect="duckdb")
+    except Exception:  # rendering is best effort, for the message only
+        return fallback
+    head = text.split("(", 1)[0].strip()
+    return head.lower() if head and head.replace("_", "").isalnum() else fallback
+
+
 def check_tree(c: Check) -> Iterator[Violation]:
     """No lambda expressions."""
     assert c.index is not None
@@ -36,9 +55,10 @@ def check_facts(c: Check) -> Iterator[Violation]:
     assert c.facts is not None
     for fact in c.facts["function"]:
         if not fact.extra:
+            name = typed_name(c, fact.node) or display_name(fact.node, fact.name)
             yield c.violation(
                 RULE,
-                f"function {fact.name}() is not in the policy's allow-list "
+                f"function {name}() is not in the policy's allow-list "
                 "(see docs/reference/policy-file.md, functions)",
                 fact.node,
             )
