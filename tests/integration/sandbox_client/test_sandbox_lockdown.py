@@ -105,6 +105,7 @@ def test_settings_read_back_locked(con, sandbox_root: Path) -> None:
     rows = dict(con.sql("SELECT name, value FROM duckdb_settings()").fetchall())
     for name, value in LOCKED_SETTINGS.items():
         assert rows[name] == value, name
+    assert rows["enable_progress_bar"] == "true"  # DuckDB's own bar (a widget in Jupyter)
     (ds,) = [p for p in sandbox_root.iterdir() if p.is_dir()]
     # the dataset folder, and the spill folder DuckDB adds itself when temp_directory is set
     assert rows["allowed_directories"] == f"[{ds}/, {temp_directory()}/]"
