@@ -181,11 +181,11 @@ def main() -> None:
             continue
         checked_sql = _final_sql(rewrite(sql, ctx.policy, minors_possible=False))
         t_raw, t_chk, t_sql = _side_by_side(
-            lambda sql=sql: raw.execute(sql).arrow(),
+            lambda sql=sql: raw.execute(sql).to_arrow_table(),
             lambda sql=sql: run_checked(
                 sql, ctx, [data], memory_limit=MEMORY, threads=THREADS, timeout_s=600
             ),
-            lambda q=checked_sql: raw.execute(q).arrow(),
+            lambda q=checked_sql: raw.execute(q).to_arrow_table(),
         )
         ratios.append(t_chk / t_raw)
         sql_ratios.append(t_sql / t_raw)
@@ -227,7 +227,7 @@ def main() -> None:
     for name, sql in PEER_SQL.items():
         row = peers.get(name, {})
         t_raw, t_chk = _side_by_side(
-            lambda sql=sql: raw.execute(sql).arrow(),
+            lambda sql=sql: raw.execute(sql).to_arrow_table(),
             lambda sql=sql: run_checked(
                 sql, ctx, [data], memory_limit=MEMORY, threads=THREADS, timeout_s=600
             ),

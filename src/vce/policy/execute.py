@@ -101,12 +101,14 @@ def _deny(decision: Any, rule: str, message: str) -> CheckedResult:
 
 
 class _NeedExactCounts(Exception):
-    """A lower bound was below a threshold: the group must be counted exactly."""
+    """A bound was not decisive for some row: run the exact version of the query."""
 
 
 def _final_sql(rw: Rewritten, fast: bool = False) -> str:
     """Join the rewritten query with its dominance side queries, keeping its order."""
-    main = rw.fast_sql if fast and rw.fast_sql else rw.sql
+    if fast and rw.fast_sql:
+        return rw.fast_sql  # dominance bounds are inline: no side query, no join
+    main = rw.sql
     if not rw.dominance:
         return main
     parts = [
@@ -134,7 +136,7 @@ def _col(batch: pa.RecordBatch, name: str, dtype: type) -> np.ndarray:
 class _Evaluator:
     """Applies the per-row checks batch by batch and keeps what passes (bounded by max_rows)."""
 
-    def __init__(self, rw: Rewritten, ctx: Any, lower_bounds: tuple[str, ...] = ()) -> None:
+    def __init__(self, rw: Rewritten, ctx: Any, fast: bool = False) -> None:
         th = ctx.policy.thresholds
         self.rw, self.th = rw, th
         self.outcomes = {
@@ -152,7 +154,8 @@ class _Evaluator:
         self.suppressed = 0
         self.smallest: int | None = None
         self.schema: pa.Schema | None = None
-        self.lower_bounds = lower_bounds
+        self.fast = fast
+        self.lower_bounds = rw.lower_bound_slots if fast else ()
 
     def add(self, batch: pa.RecordBatch) -> None:
         rw, th = self.rw, self.th
@@ -186,6 +189,8 @@ class _Evaluator:
             top = _col(batch, f"__vce_dtop{i}", float)
             tot = _col(batch, f"__vce_dtot{i}", float)
             dom |= dominance.failing(top, tot, th.dominance_k)
+        if self.fast and dom.any():
+            raise _NeedExactCounts  # an upper bound above k: compute the exact top-n share
         masks.append((dominance.NAME, dom))
         suppressed = np.zeros(n, dtype=bool)
         for name, mask in masks:
@@ -213,10 +218,10 @@ def _execute(
     sql: str,
     rw: Rewritten,
     ctx: Any,
-    lower_bounds: tuple[str, ...],
+    fast: bool,
 ) -> _Evaluator:
-    """Stream the result through the checks (raises _NeedExactCounts in lower-bound mode)."""
-    ev = _Evaluator(rw, ctx, lower_bounds)
+    """Stream the result through the checks (raises _NeedExactCounts in fast mode)."""
+    ev = _Evaluator(rw, ctx, fast)
     reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
     ev.schema = reader.schema
     for batch in reader:
@@ -274,11 +279,11 @@ def run_checked(
                 ev = None
                 if rw.fast_sql:
                     try:
-                        ev = _execute(con, _final_sql(rw, fast=True), rw, ctx, rw.lower_bound_slots)
+                        ev = _execute(con, _final_sql(rw, fast=True), rw, ctx, True)
                     except _NeedExactCounts:
                         ev = None
                 if ev is None:
-                    ev = _execute(con, _final_sql(rw), rw, ctx, ())
+                    ev = _execute(con, _final_sql(rw), rw, ctx, False)
             except duckdb.Error as e:
                 if fired.is_set():
                     return _deny(

@@ -41,6 +41,7 @@ from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
 LOWER_BOUND_BUCKETS = 1024
+DOMINANCE_BUCKETS = 8
 SCALAR_PREFIX = "__vce_sq"
 COUNT_FUNCS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
 
@@ -191,6 +192,7 @@ class _Rewriter:
         self.minors_possible = minors_possible
         self.fast = fast
         self.lower_bound: set[str] = set()
+        self.inline_dominance: list[str] = []
         self._exprs: dict[int, dict[str, exp.Expression]] = {}
         self._src_cache: dict[int, list[tuple[str, str, Layout | None]]] = {}
         self.dominance: list[DominanceSum] = []
@@ -765,6 +767,8 @@ class _Rewriter:
                 if not tpol.entity:
                     continue  # no people behind the rows: nothing to dominate
                 ent = _col(tpol.entity[0], base[0].table)
+                if self.fast:
+                    self._inline_dominance_bound(s.this, ent, exprs)
                 if not self.group_keys:
                     for i, k in enumerate(keys):
                         name = f"{HELPER_PREFIX}g{i}"
@@ -797,6 +801,27 @@ class _Rewriter:
                 )
                 self.dominance.append(DominanceSum(_output_name(p), sql))
 
+    def _inline_dominance_bound(
+        self, value: exp.Expression, ent: exp.Expression, exprs: dict[str, exp.Expression]
+    ) -> None:
+        """Upper bound of the top-n share, computed in the main query itself.
+
+        Entities are hashed into a few buckets and the measure is summed per bucket. Every
+        entity's subtotal lies inside one bucket's sum, so the n largest bucket sums are at
+        least the n largest entity subtotals: a group whose bound is within ``k`` is
+        provably not dominated; any other group is recomputed exactly by the side query.
+        """
+        i = len(self.dominance)
+        v, e, n = value.sql("duckdb"), ent.sql("duckdb"), self.policy.thresholds.dominance_n
+        parts = [
+            f"COALESCE(SUM({v}) FILTER (WHERE HASH({e}) % {DOMINANCE_BUCKETS} = {j}), 0)"
+            for j in range(DOMINANCE_BUCKETS)
+        ]
+        top = f"LIST_SUM(LIST_SLICE(LIST_REVERSE_SORT([{', '.join(parts)}]), 1, {n}))"
+        exprs[f"{HELPER_PREFIX}dtop{i}"] = sqlglot.parse_one(top, read="duckdb")
+        exprs[f"{HELPER_PREFIX}dtot{i}"] = sqlglot.parse_one(f"SUM({v})", read="duckdb")
+        self.inline_dominance.extend([f"{HELPER_PREFIX}dtop{i}", f"{HELPER_PREFIX}dtot{i}"])
+
     def _finish_select(self, sel: exp.Select, own: Layout, target: Layout, top: bool) -> None:
         """Append the helper columns in ``target``'s order (NULL/0 where this branch has none)."""
         exprs = self._exprs[id(sel)]
@@ -819,7 +844,7 @@ class _Rewriter:
             extra.append(_alias(self._any(minor_set), f"{HELPER_PREFIX}minor"))
             extra.append(_alias(self._any(minor_raw), f"{HELPER_PREFIX}minor_raw"))
             extra.append(_alias(exp.Boolean(this=bool(own.raw_tables)), f"{HELPER_PREFIX}raw"))
-            for g in self.group_keys:
+            for g in [*self.group_keys, *self.inline_dominance]:
                 if g in exprs:
                     extra.append(_alias(exprs[g], g))
         else:
@@ -935,7 +960,8 @@ def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten
     ``minors_possible=False`` (a project without U18 approval, whose engine reads adult files
     only) leaves out the minor flags: every row is an adult's by construction.
     ``Rewritten.fast_sql``, when set, is the same query with outermost distinct counts
-    replaced by :func:`lower_bound_sql`; ``sql`` is always the exact version.
+    replaced by :func:`lower_bound_sql` and dominance shares by an upper bound computed in
+    the same scan; ``sql`` (with exact side queries) is always the exact version.
 
     >>> from vce.policy.model import load_policy
     >>> r = rewrite("SELECT region_code, count(*) AS n FROM videos GROUP BY 1", load_policy())
@@ -951,7 +977,7 @@ def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten
         raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
     exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
     fast = _rewrite(tree, policy, minors_possible, fast=True)
-    if not fast.lower_bound_slots:
+    if fast.sql == exact.sql:
         return exact
     return dataclasses.replace(exact, fast_sql=fast.sql, lower_bound_slots=fast.lower_bound_slots)
 

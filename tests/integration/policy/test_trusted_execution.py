@@ -307,3 +307,30 @@ def test_large_groups_are_released_on_a_lower_bound_small_ones_counted_exactly(
     )
     threshold = next(c for c in small.checks if c.name == "threshold")
     assert small.suppressed_rows > 0 and threshold.detail == ""
+
+
+def test_inline_dominance_bound_is_never_below_the_exact_top2(dataset: Path) -> None:
+    from vce.policy.rewrite import rewrite
+
+    sql = (
+        "SELECT region_code, date_trunc('month', create_time) AS m, sum(view_count) AS views "
+        "FROM videos GROUP BY region_code, date_trunc('month', create_time)"
+    )
+    con = plain_connection(dataset, False)
+    rw = rewrite(sql, POLICY, minors_possible=False)
+    bound = {
+        (r["region_code"], r["m"]): (r["__vce_dtop0"], r["__vce_dtot0"])
+        for r in con.execute(rw.fast_sql).to_arrow_table().to_pylist()
+    }
+    exact = dict(
+        ((g, m), top)
+        for g, m, top in con.execute(
+            "SELECT region_code, m, sum(s) FILTER (WHERE r <= 2) FROM (SELECT *, row_number() "
+            "OVER (PARTITION BY region_code, m ORDER BY s DESC) r FROM (SELECT region_code, "
+            "date_trunc('month', create_time) m, author_id, sum(view_count) s FROM videos "
+            "GROUP BY ALL)) GROUP BY ALL"
+        ).fetchall()
+    )
+    assert len(exact) > 50 and set(exact) == set(bound)
+    assert all(bound[k][0] >= exact[k] for k in exact)
+    assert sum(bound[k][0] < 0.9 * float(bound[k][1]) for k in exact) > len(exact) / 2
