@@ -94,6 +94,13 @@ def test_large_contents_reads_of_data_files_are_refused(box, path):
     assert "limit" in response.json()["message"]
 
 
+def test_a_data_file_named_like_a_notebook_is_not_returned_as_one(box):
+    # Read as a notebook it must parse as one; a CSV does not, and the error shows no content.
+    response = box.api("GET", "api/contents/out/disguised.ipynb")
+    assert response.status_code in (400, 403, 500)
+    assert "user1,7" not in response.text
+
+
 def test_file_browser_small_files_and_notebooks_still_work(box):
     listing = box.api("GET", "api/contents/out")
     assert listing.status_code == 200

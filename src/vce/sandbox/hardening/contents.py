@@ -51,9 +51,16 @@ class CappedFileContentsManager(AsyncLargeFileManager):
         """Refuse content reads above the cap; everything else as the parent class."""
         if content and type != "directory":
             self._refuse_if_too_large(path, type)
-        return await super().get(
-            path, content=content, type=type, format=format, require_hash=require_hash
-        )
+        try:
+            return await super().get(
+                path, content=content, type=type, format=format, require_hash=require_hash
+            )
+        except web.HTTPError as e:
+            # Jupyter quotes the start of a file that fails to parse as a notebook in the
+            # error; a data file renamed to .ipynb must not leak its first line that way.
+            if e.status_code == 400 and "Unreadable Notebook" in (e.log_message or ""):
+                raise web.HTTPError(400, f"Unreadable Notebook: {path} is not a notebook") from None
+            raise
 
     def _refuse_if_too_large(self, path: str, type: str | None) -> None:
         path = path.strip("/")
