@@ -227,6 +227,12 @@ def is_binning(node: exp.Expression) -> bool:
     return False
 
 
+def _membership(sel: exp.Expression) -> bool:
+    """Whether ``sel`` is the subquery of an ``IN (SELECT …)`` test."""
+    sub = sel.parent
+    return isinstance(sub, exp.Subquery) and isinstance(sub.parent, exp.In)
+
+
 class Flow:
     """Walks the scopes of a qualified query and records :class:`Facts`."""
 
@@ -287,14 +293,21 @@ class Flow:
             for part in parts:
                 names.extend(n for n in part.names if n not in names)
             found = [[p.column(n) for p in parts] for n in names]
-            kinds = [max((f[0] for f in fs if f), default=Kind.CONSTANT) for fs in found]
+            kinds = [
+                Kind.KEY
+                if all(f is not None and f[0] is Kind.KEY for f in fs)
+                else combine([f[0] if f else Kind.CONSTANT for f in fs])
+                for fs in found
+            ]
             lineage = [frozenset().union(*(f[1] for f in fs if f)) for fs in found]
             first = ScopeInfo(names, kinds, lineage, False)
         kinds = list(first.kinds)
         lineage = list(first.lineage)
         for part in [] if node.args.get("by_name") else parts[1:]:
             for i in range(min(len(kinds), len(part.kinds))):
-                kinds[i] = max(kinds[i], part.kinds[i])
+                pair = (kinds[i], part.kinds[i])
+                # a key only when every branch gives a key: SELECT user_id … UNION SELECT 42
+                kinds[i] = Kind.KEY if pair == (Kind.KEY, Kind.KEY) else combine(pair)
                 lineage[i] = lineage[i] | part.lineage[i]
         top = id(node) == id(self._root_expression(scope))
         for arg in ("limit", "offset"):
@@ -383,6 +396,8 @@ class Flow:
     def _group_keys(self, sel: exp.Select, projections: list[exp.Expression]) -> list | None:
         group = sel.args.get("group")
         distinct = sel.args.get("distinct")
+        if distinct is not None and _membership(sel):
+            distinct = None  # x IN (SELECT DISTINCT k …) is x IN (SELECT k …)
         keys: list[exp.Expression] | None = None
         if group is not None:
             keys = []
