@@ -90,6 +90,7 @@ def configure(c: Config, settings: Settings | None = None) -> Settings:
     c.JupyterHub.spawner_class = "vce.hub.spawner.VCESpawner"
     c.Spawner.default_url = "/lab"
     c.Spawner.disable_user_config = True
+    c.Spawner.poll_interval = 15  # notice a killed sandbox (or a restarted engine) quickly
     c.Spawner.start_timeout = sandbox["start_timeout"]
     c.Spawner.http_timeout = sandbox["start_timeout"]
     c.Spawner.mem_limit = sandbox["mem_limit"]

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from vce.hub import firewall
-from vce.hub.config import CONFIG_ENV, Settings, load_settings
+from vce.hub.config import CONFIG_ENV, ConfigError, Settings, load_settings
 
 HUB_PID = "hub.pid"
 HUB_LOG = "hub.log"
@@ -35,14 +35,27 @@ class DeployError(RuntimeError):
     """The deployment could not start; the message says what to fix."""
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie child of ours is reaped and counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:  # not our child: the kernel's view is enough
+        pass
+    return True
+
+
 def _pid(settings: Settings) -> int | None:
     path = settings.state_dir / HUB_PID
     try:
         pid = int(path.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
         return None
-    return pid
+    return pid if _alive(pid) else None
 
 
 def running(settings: Settings) -> bool:
@@ -122,9 +135,7 @@ def stop_hub(settings: Settings, timeout: float = 30.0) -> bool:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             break
         time.sleep(0.2)
     else:
@@ -174,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["start", "stop", "status"])
     args = parser.parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     config = os.environ.get(CONFIG_ENV)
     config_path = (
         Path(config) if config else (Path("vce.toml") if Path("vce.toml").is_file() else None)

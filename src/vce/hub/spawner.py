@@ -212,6 +212,10 @@ class VCESpawner(DockerSpawner):
                 "VCE_U18_APPROVED": "1" if grant and grant.u18_approved else "0",
                 "VCE_DATASETS": ",".join(grant.datasets) if grant else "",
                 "HOME": self.home_dir,
+                # The home volume persists; an ~/.ipython in it makes jupyter_core try to
+                # "migrate" into the read-only /etc/jupyter and the server dies at its second
+                # start. IPython's profile lives on the tmpfs instead.
+                "IPYTHONDIR": "/tmp/ipython",
             }
         )
         # DuckDB's memory limit and threads: the client reads them from the container's cgroup
