@@ -21,7 +21,8 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from vce.airlock import audit, authz, projects
-from vce.airlock.errors import AirlockError, Invalid, NotFound
+from vce.airlock.config import in_networks
+from vce.airlock.errors import AirlockError, Forbidden, Invalid, NotFound
 from vce.airlock.openapi import openapi_document
 from vce.airlock.views import Pages
 from vce.airlock.worker import Worker
@@ -226,24 +227,17 @@ class CommentsHandler(APIHandler):
         self.send(out, 201)
 
 
-class FileHandler(BaseHandler):
+class FileHandler(APIHandler):
     """Download one file of a release (project members, outside the sandbox)."""
 
     def get(self, rid: str, name: str) -> None:
-        """Stream the file as an attachment."""
-        who = self.principal() if self.current_user else None
-        if who is None:
-            if self.request.headers.get("Authorization"):
-                raise web.HTTPError(401)
-            self.redirect(self.get_login_url())
-            return
-        try:
-            data = self.airlock.release_file(who, _id(rid), name)
-        except AirlockError as exc:
-            self.set_status(exc.status)
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.finish(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
-            return
+        """Send the file as an attachment."""
+        who = self.principal()
+        if in_networks(self.request.remote_ip, self.airlock.settings.sandbox_networks):
+            raise Forbidden(
+                "releases are downloaded outside the sandbox: open the airlock in your browser"
+            )
+        data = self.airlock.release_file(who, _id(rid), name)
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         self.set_header("Content-Type", ctype)
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')

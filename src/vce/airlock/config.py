@@ -10,6 +10,8 @@
 ``VCE_AIRLOCK_APPROVALS``               approvals needed to release (default 2)
 ``VCE_AIRLOCK_FILE_MAX_BYTES``          file export size cap (default 16 MiB)
 ``VCE_AIRLOCK_CSV_MAX_ROWS``            CSV file export row cap (default 5000)
+``VCE_AIRLOCK_SANDBOX_NETWORKS``       comma-separated CIDRs of sandbox containers: release
+                                        downloads from there are refused (outside only)
 ``VCE_AIRLOCK_FAULT_EXEC_DELAY``        fault-injection for crash tests only: seconds the
                                         worker sleeps inside re-execution (default 0)
 ``VCE_AIRLOCK_FAULT_RELEASE_DELAY``     fault-injection for crash tests only: seconds a
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +47,37 @@ def parse_datasets(spec: str) -> dict[str, Path]:
     return out
 
 
+def parse_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse ``10.0.0.0/8, 172.30.0.0/16``.
+
+    >>> parse_networks("172.30.0.0/16")
+    (IPv4Network('172.30.0.0/16'),)
+    """
+    try:
+        return tuple(ipaddress.ip_network(s.strip()) for s in spec.split(",") if s.strip())
+    except ValueError as exc:
+        raise Invalid(f"VCE_AIRLOCK_SANDBOX_NETWORKS: {exc}") from None
+
+
+def in_networks(
+    ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    """Whether ``ip`` lies in one of ``networks`` (unparseable addresses count as inside).
+
+    >>> in_networks("172.30.0.5", parse_networks("172.30.0.0/16"))
+    True
+    >>> in_networks("192.168.1.2", parse_networks("172.30.0.0/16"))
+    False
+    """
+    if not networks:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return True
+    return any(addr in n for n in networks)
+
+
 @dataclass
 class Settings:
     """Everything the airlock needs to run; :meth:`from_env` is what the service uses."""
@@ -56,6 +90,7 @@ class Settings:
     approvals_required: int = 2
     file_max_bytes: int = 16 * 1024 * 1024
     csv_max_rows: int = 5000
+    sandbox_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     fault_exec_delay: float = 0.0
     fault_release_delay: float = 0.0
 
@@ -74,6 +109,7 @@ class Settings:
             approvals_required=int(e.get("VCE_AIRLOCK_APPROVALS", "2")),
             file_max_bytes=int(e.get("VCE_AIRLOCK_FILE_MAX_BYTES", str(16 * 1024 * 1024))),
             csv_max_rows=int(e.get("VCE_AIRLOCK_CSV_MAX_ROWS", "5000")),
+            sandbox_networks=parse_networks(e.get("VCE_AIRLOCK_SANDBOX_NETWORKS", "")),
             fault_exec_delay=float(e.get("VCE_AIRLOCK_FAULT_EXEC_DELAY", "0")),
             fault_release_delay=float(e.get("VCE_AIRLOCK_FAULT_RELEASE_DELAY", "0")),
         )

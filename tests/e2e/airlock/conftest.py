@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "airlock"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "integration" / "airlock"))
 from airlock_hub import Hub, require, setup_projects, start_hub
 
 CHROMIUM = "/usr/bin/chromium"

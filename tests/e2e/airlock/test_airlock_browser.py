@@ -111,3 +111,26 @@ def test_researcher_of_other_project_sees_403_page(browser, browser_hub):
     assert resp.status == 403
     assert "not on" in page.inner_text("#error")
     ctx.close()
+
+
+def test_decision_form_without_xsrf_token_is_refused(browser, browser_hub):
+    """A cross-site form post rides on the reviewer's cookie but has no XSRF token."""
+    hub = browser_hub
+    rid = submit(hub)
+    ctx, page = login(browser, hub, "rev1", f"/services/airlock/requests/{rid}")
+    forged = ctx.request.post(
+        f"{hub.url}/services/airlock/requests/{rid}/decide",
+        form={"decision": "approve"},
+        max_redirects=0,
+    )
+    assert forged.status == 403
+    detail = requests.get(
+        hub.airlock + f"api/requests/{rid}",
+        timeout=30,
+        headers={"Authorization": f"token {hub.token('boss')}"},
+    ).json()
+    assert detail["votes"] == [] and detail["state"] == "awaiting_review"
+    page.click("#approve")  # the real form, with its token, works
+    page.wait_for_url(f"**/services/airlock/requests/{rid}")
+    assert page.inner_text("#approvals") == "1"
+    ctx.close()

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import requests
 
+from vce.airlock.authz import Principal
+from vce.airlock.config import ADMIN_SCOPE, REVIEW_SCOPE
+
 ROOT_CONFTEST = Path(__file__).resolve().parents[2] / "conftest.py"
 
 
@@ -242,3 +245,13 @@ def setup_projects(h: Hub) -> None:
                 timeout=30,
             )
             assert r.status_code == 200, r.text
+
+
+def who(name: str) -> Principal:
+    """The principal of a test user, with the scopes the test hub gives them."""
+    scopes: set[str] = set()
+    if name.startswith("rev"):
+        scopes.add(REVIEW_SCOPE)
+    if name == "boss":
+        scopes.add(ADMIN_SCOPE)
+    return Principal(name, frozenset(scopes))

@@ -13,8 +13,7 @@ import pytest
 from airlock_hub import Hub, require, setup_projects, start_hub
 
 from vce.airlock import projects
-from vce.airlock.authz import Principal
-from vce.airlock.config import ADMIN_SCOPE, REVIEW_SCOPE, Settings
+from vce.airlock.config import Settings
 from vce.airlock.workflow import Airlock
 
 PG_DEFAULT = "postgresql+psycopg://vce:vce@127.0.0.1:5432/postgres"
@@ -79,16 +78,6 @@ def airlock(settings: Settings) -> Iterator[Airlock]:
         projects.grant(s, "boss", "p2", "demo")
     yield a
     a.db.dispose()
-
-
-def who(name: str) -> Principal:
-    """The principal of a test user, with the scopes the test hub gives them."""
-    scopes: set[str] = set()
-    if name.startswith("rev"):
-        scopes.add(REVIEW_SCOPE)
-    if name == "boss":
-        scopes.add(ADMIN_SCOPE)
-    return Principal(name, frozenset(scopes))
 
 
 @pytest.fixture(scope="session")

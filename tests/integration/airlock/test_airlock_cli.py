@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from airlock_hub import who
 from click.testing import CliRunner
 
-from conftest import who
 from vce.airlock import projects
 from vce.airlock.cli import airlock as airlock_cli
 from vce.airlock.cli import audit as audit_cli

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from airlock_hub import Hub, require, setup_projects, start_hub
+from airlock_hub import Hub, require, setup_projects, start_hub, who
 from test_airlock_api import GOOD_SQL, call, submit, wait_state
 
-from conftest import who
 from vce.airlock import audit
 from vce.airlock.config import Settings
 from vce.airlock.workflow import Airlock
@@ -30,8 +29,9 @@ from vce.airlock.workflow import Airlock
 def slow_hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
 ) -> Iterator[Hub]:
-    """A hub whose airlock pauses 3 s inside re-execution and inside release writing (fault
-    injection), and which restarts a dead service within about a second."""
+    """A hub whose airlock pauses 2 s inside re-execution and inside release writing (fault
+    injection), and which restarts a dead service within about a second. Loopback is declared
+    a sandbox network here, so downloads from the tests count as coming from a sandbox."""
     import shutil
 
     proxy = shutil.which("configurable-http-proxy")
@@ -39,7 +39,11 @@ def slow_hub(
     h = start_hub(
         tmp_path_factory.mktemp("slowhub"),
         datasets={"demo": dataset},
-        extra_env={"VCE_AIRLOCK_FAULT_EXEC_DELAY": "3", "VCE_AIRLOCK_FAULT_RELEASE_DELAY": "3"},
+        extra_env={
+            "VCE_AIRLOCK_FAULT_EXEC_DELAY": "2",
+            "VCE_AIRLOCK_FAULT_RELEASE_DELAY": "2",
+            "VCE_AIRLOCK_SANDBOX_NETWORKS": "127.0.0.0/8",
+        },
         poll_interval=1,
     )
     try:
@@ -129,6 +133,9 @@ def test_sigkill_during_release_after_final_vote(slow_hub: Hub) -> None:
     final = h.state_dir / "releases" / "p1" / f"request-{rid}"
     assert sorted(p.name for p in final.iterdir()) == sorted(done["release"]["files"])
     assert not any(staging.iterdir()), "staging debris cleaned on restart"
+    from_sandbox = call(h, "alice", "GET", f"api/requests/{rid}/files/result.csv")
+    assert from_sandbox.status_code == 403, "no downloads from a sandbox network"
+    assert "outside the sandbox" in from_sandbox.json()["error"]["message"]
     with store(h) as con:
         assert (
             con.execute("SELECT count(*) FROM releases WHERE request_id=?", (rid,)).fetchone()[0]

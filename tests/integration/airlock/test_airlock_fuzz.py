@@ -38,7 +38,7 @@ def airlock_schema(fuzz_hub: Hub):
 
 schema = schemathesis.pytest.from_fixture("airlock_schema")
 FUZZ = settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,

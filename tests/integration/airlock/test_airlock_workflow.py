@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from airlock_hub import who
 from sqlalchemy import select, update
 
-from conftest import who
 from vce.airlock import audit, projects
 from vce.airlock.errors import Conflict, Forbidden, Invalid
 from vce.airlock.models import AuditRecord, Event, Request, Vote
