@@ -6,6 +6,7 @@ the sandbox (early feedback) and in the airlock (enforcement).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -141,6 +142,17 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
-    """Load a policy file; ``None`` means the shipped ``policies/default.yaml``."""
+    """Load a policy file; ``None`` means the shipped ``policies/default.yaml``.
+
+    The same unchanged file gives the same :class:`Policy` object (cached on path, size and
+    modification time), so callers that load per request keep the analysis caches warm.
+    """
     p = Path(path) if path is not None else DEFAULT_POLICY_PATH
-    return parse_policy(p.read_text(encoding="utf-8"), str(p))
+    st = p.stat()
+    return _load_cached(str(p), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, mtime_ns: int, size: int) -> Policy:
+    del mtime_ns, size  # cache key only: a changed file is read again
+    return parse_policy(Path(path).read_text(encoding="utf-8"), path)

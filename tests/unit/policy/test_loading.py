@@ -66,3 +66,13 @@ def test_load_policy_reports_the_file_path(tmp_path: Path) -> None:
     bad.write_text("tables:\n  t:\n    columns: {a: secret}\n", encoding="utf-8")
     with pytest.raises(PolicyError, match=rf"{bad}:3: tables.t.columns.a"):
         load_policy(bad)
+
+
+def test_unchanged_file_loads_to_the_same_policy_object(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("tables: {t: {columns: {a: dimension}}}\n", encoding="utf-8")
+    first = load_policy(path)
+    assert load_policy(path) is first  # analysis caches key on the policy object
+    path.write_text("tables: {t: {columns: {a: dimension, b: measure}}}\n", encoding="utf-8")
+    changed = load_policy(path)
+    assert changed is not first and "b" in changed.tables["t"].columns
