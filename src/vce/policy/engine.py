@@ -13,6 +13,7 @@ never for results).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,6 +149,37 @@ def open_locked(
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+_POOL: OrderedDict[tuple, duckdb.DuckDBPyConnection] = OrderedDict()
+_POOL_SIZE = 4
+_POOL_LOCK = threading.Lock()
+
+
+def locked_cursor(
+    tables: dict[str, TableFiles], *, memory_limit: str = "2GB", threads: int = 2
+) -> duckdb.DuckDBPyConnection:
+    """A cursor on a cached locked database for exactly these files and limits.
+
+    Opening DuckDB and binding the views costs tens of milliseconds, more than many
+    aggregate queries; the locked database cannot be changed by a query (configuration
+    locked, static analysis admits no DDL), so one per file set is reused. Each call gets
+    its own cursor, so timeouts interrupt only that query.
+    """
+    key = (
+        tuple(sorted((t.name, t.files, t.partitioned) for t in tables.values())),
+        memory_limit,
+        threads,
+    )
+    with _POOL_LOCK:
+        con = _POOL.get(key)
+        if con is None:
+            con = open_locked(tables, memory_limit=memory_limit, threads=threads)
+            _POOL[key] = con
+            while len(_POOL) > _POOL_SIZE:
+                _POOL.popitem(last=False)[1].close()
+        _POOL.move_to_end(key)
+        return con.cursor()
 
 
 @contextmanager

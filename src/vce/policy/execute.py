@@ -30,7 +30,7 @@ from vce.policy.checks import (
     threshold,
     u18,
 )
-from vce.policy.engine import EngineError, collect_files, open_locked, time_limit
+from vce.policy.engine import EngineError, collect_files, locked_cursor, time_limit
 from vce.policy.rewrite import (
     HELPER_PREFIX,
     ContributorsUnknown,
@@ -272,7 +272,7 @@ def run_checked(
     tables = needed  # one view per table the query reads: cheaper, and nothing else is reachable
     files = tuple(f for t in tables.values() for f in t.files)
 
-    con = open_locked(tables, memory_limit=memory_limit, threads=threads)
+    con = locked_cursor(tables, memory_limit=memory_limit, threads=threads)
     try:
         with time_limit(con, timeout_s) as fired:
             try:

@@ -970,11 +970,27 @@ def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten
     >>> 'COUNT(DISTINCT "videos"."author_id")' in r.sql, 'BITSTRING_AGG' in r.fast_sql
     (True, True)
     """
+    key = (sql, id(policy), minors_possible)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is policy:
+        return hit[1]
     try:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
         tree = qualify(tree, schema=dataset_schema(), dialect="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
+    result = _rewrite_both(tree, policy, minors_possible)
+    _CACHE[key] = (policy, result)
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    return result
+
+
+_CACHE: dict[tuple[str, int, bool], tuple[Policy, Rewritten]] = {}
+_CACHE_SIZE = 256
+
+
+def _rewrite_both(tree: exp.Expression, policy: Policy, minors_possible: bool) -> Rewritten:
     exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
     fast = _rewrite(tree, policy, minors_possible, fast=True)
     if fast.sql == exact.sql:

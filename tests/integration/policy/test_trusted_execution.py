@@ -10,7 +10,7 @@ import pytest
 from policy_oracle import plain_connection
 
 from vce.policy import Context
-from vce.policy.engine import collect_files, open_locked
+from vce.policy.engine import collect_files, locked_cursor, open_locked
 from vce.policy.execute import run_checked
 from vce.policy.model import load_policy
 
@@ -49,7 +49,11 @@ def test_counting_minor_rows_without_approval_releases_nothing(dataset: Path) ->
 
 def test_locked_engine_refuses_everything_but_its_view_files(dataset: Path) -> None:
     files = collect_files([dataset], u18_approved=False)
-    con = open_locked(files)
+    for con in (open_locked(files), locked_cursor(files)):
+        _attack(con, dataset)
+
+
+def _attack(con: duckdb.DuckDBPyConnection, dataset: Path) -> None:
     minor = next((dataset / "videos" / "audience=minor").glob("*.parquet"))
     attacks = [
         f"SELECT count(*) FROM read_parquet('{minor}')",
