@@ -149,7 +149,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
     """
     p = Path(path) if path is not None else DEFAULT_POLICY_PATH
     st = p.stat()
-    return _load_cached(str(p), st.st_mtime_ns, st.st_size)
+    return _load_cached(str(p.resolve()), st.st_mtime_ns, st.st_size)
 
 
 @functools.lru_cache(maxsize=16)
