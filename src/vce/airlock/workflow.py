@@ -66,8 +66,13 @@ class Airlock:
 
     # ---------------------------------------------------------------- helpers
 
-    def _request(self, s: Session, request_id: int) -> Request:
-        req = s.get(Request, request_id)
+    def _request(self, s: Session, request_id: int, *, lock: bool = False) -> Request:
+        """Load a request, optionally taking its row lock.
+
+        ``lock`` makes concurrent votes or state changes of the same request serialize on
+        PostgreSQL (SQLite serializes all writers anyway).
+        """
+        req = s.get(Request, request_id, with_for_update=lock)
         if req is None:
             raise NotFound(f"no request {request_id}")
         return req
@@ -308,7 +313,7 @@ class Airlock:
         if not isinstance(body, dict):
             raise Invalid("the body must be a JSON object")
         with self.db.session() as s:
-            req = self._request(s, request_id)
+            req = self._request(s, request_id, lock=True)
             authz.check_view(who, req)
             authz.check_change(who, req)
             if State(req.state) not in RESUBMITTABLE:
@@ -339,7 +344,7 @@ class Airlock:
     def withdraw(self, who: authz.Principal, request_id: int) -> dict[str, Any]:
         """Give up on a request that is not final yet (the requester only)."""
         with self.db.session() as s:
-            req = self._request(s, request_id)
+            req = self._request(s, request_id, lock=True)
             authz.check_view(who, req)
             authz.check_change(who, req)
             self._move(s, req, State.WITHDRAWN, who.name)
@@ -361,7 +366,7 @@ class Airlock:
     def process(self, request_id: int) -> str | None:
         """Re-execute (or file-check) a submitted request and move it on; returns the new state."""
         with self.db.session() as s:
-            req = self._request(s, request_id)
+            req = self._request(s, request_id, lock=True)
             if req.state == State.SUBMITTED.value:
                 self._move(s, req, State.CHECKING, SYSTEM)
             elif req.state != State.CHECKING.value:
@@ -442,7 +447,7 @@ class Airlock:
         if comment is not None and (not isinstance(comment, str) or len(comment) > 10_000):
             raise Invalid("'comment' must be a string of at most 10000 characters")
         with self.db.session() as s:
-            req = self._request(s, request_id)
+            req = self._request(s, request_id, lock=True)
             authz.check_view(who, req)
             authz.check_review(who, req)
             if req.state != State.AWAITING_REVIEW.value:
@@ -509,7 +514,7 @@ class Airlock:
     def release(self, request_id: int) -> bool:
         """Write an approved request's release folder atomically and record it."""
         with self.db.session() as s:
-            req = self._request(s, request_id)
+            req = self._request(s, request_id, lock=True)
             if req.state != State.APPROVED.value:
                 return False
             slug = req.project.slug

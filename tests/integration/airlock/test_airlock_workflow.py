@@ -267,3 +267,27 @@ def test_audit_export_is_json_lines(airlock: Airlock, tmp_path: Path) -> None:
         lines = [json.loads(x) for x in audit.export(s)]
     assert [x["seq"] for x in lines] == list(range(1, len(lines) + 1))
     assert {"project.create", "request.submit", "request.check"} <= {x["action"] for x in lines}
+
+
+def test_concurrent_final_votes_approve_exactly_once(airlock: Airlock) -> None:
+    """Two reviewers approve at the same moment: the request must end approved, not stuck with
+    two approvals (each transaction must see the other's vote)."""
+    import threading
+
+    rid = checked(airlock)
+    barrier = threading.Barrier(2)
+    results: dict[str, str] = {}
+
+    def vote(name: str) -> None:
+        barrier.wait()
+        results[name] = airlock.vote(who(name), rid, "approve")["state"]
+
+    threads = [threading.Thread(target=vote, args=(n,)) for n in ("rev1", "rev2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values()) == ["approved", "awaiting_review"]
+    assert airlock.get(who("alice"), rid)["state"] == "approved"
+    with airlock.db.session() as s:
+        assert audit.verify(s).ok
