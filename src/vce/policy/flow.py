@@ -674,8 +674,9 @@ class Flow:
             for c in self._children(func):
                 key_kinds.append(self.kind(c, scope, agg, keys))
         ranking = isinstance(func, RANKING) or not self.is_aggregate(func)
+        over_groups = agg or not self._source_rows(scope)  # grouped here, or reading groups
         self.facts.add(
-            "window", Fact(node, combine(key_kinds), function_name(func), (agg, ranking))
+            "window", Fact(node, combine(key_kinds), function_name(func), (over_groups, ranking))
         )
         return Kind.AGGREGATE
 
