@@ -47,7 +47,7 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on SQLite (WAL) and on PostgreSQL."""
     if request.param == "sqlite":

@@ -207,6 +207,7 @@ sys.exit(0 if airlock.release(int(sys.argv[5])) is False else 3)
 """
 
 
+@pytest.mark.postgres
 def test_failed_write_during_release_leaves_no_partial_release(
     pg_url: str, tmp_path: Path, dataset: Path
 ) -> None:
