@@ -291,3 +291,23 @@ def test_concurrent_final_votes_approve_exactly_once(airlock: Airlock) -> None:
     assert airlock.get(who("alice"), rid)["state"] == "approved"
     with airlock.db.session() as s:
         assert audit.verify(s).ok
+
+
+def test_approvals_of_an_earlier_revision_do_not_count(airlock: Airlock) -> None:
+    rid = checked(airlock)
+    airlock.vote(who("rev1"), rid, "approve")
+    airlock.vote(who("rev2"), rid, "return", "aggregate by month instead")
+    airlock.resubmit(who("alice"), rid, {"sql": GOOD_SQL})
+    airlock.process(rid)
+    assert airlock.vote(who("rev2"), rid, "approve")["state"] == "awaiting_review"
+    assert airlock.get(who("alice"), rid)["approvals"] == 1
+    assert airlock.vote(who("rev1"), rid, "approve")["state"] == "approved"
+
+
+def test_requester_withdraws(airlock: Airlock) -> None:
+    rid = checked(airlock)
+    assert airlock.withdraw(who("alice"), rid)["state"] == "withdrawn"
+    with pytest.raises(Conflict):
+        airlock.vote(who("rev1"), rid, "approve")
+    with pytest.raises(Conflict):
+        airlock.withdraw(who("alice"), rid)
