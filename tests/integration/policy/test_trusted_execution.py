@@ -290,8 +290,8 @@ def test_lower_bound_never_exceeds_the_exact_distinct_count(dataset: Path) -> No
 
     con = plain_connection(dataset, True)
     rows = con.execute(
-        f"SELECT count(DISTINCT author_id), {lower_bound_sql('author_id')}, "
-        f"{lower_bound_sql('author_id', 16)} FROM comments "
+        f"SELECT count(DISTINCT author_id), {lower_bound_sql('author_id', 4)}, "
+        f"{lower_bound_sql('author_id')} FROM comments "
         "GROUP BY date_trunc('day', create_time), like_count % 7"
     ).fetchall()
     assert len(rows) > 100
