@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlglot import exp
 
 from vce.data.schema import TABLES
-from vce.policy import Context, Decision, Violation, analyze, load_policy
+from vce.policy import Context, Decision, Violation, analyze, clear_cache, load_policy
 from vce.policy.rules import RULES, rule_ids
 
 POLICY = load_policy()
@@ -107,3 +108,15 @@ def test_every_rule_module_documents_and_tests_itself() -> None:
 def test_row_level_flag() -> None:
     assert analyze("SELECT create_time, view_count FROM videos", CTX).row_level
     assert not analyze(GROUPED, CTX).row_level
+
+
+def test_a_failing_rule_denies_instead_of_crashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vce.policy.rules import identifier_output
+
+    def broken(_c: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(identifier_output, "check_facts", broken)
+    d = analyze("SELECT region_code, count(*) AS fail_closed FROM videos GROUP BY 1", CTX)
+    assert not d.allowed and d.rules == {"internal-error"} and "boom" in d.violations[0].message
+    clear_cache()  # the broken rule's decision must not outlive this test
