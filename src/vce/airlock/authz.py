@@ -127,6 +127,18 @@ def check_comment(who: Principal, req: Request, private: bool) -> None:
         raise Forbidden(f"{who.name} may not add {what} to request {req.id}")
 
 
+def can_see_results(who: Principal, req: Request) -> bool:
+    """See what re-execution computed (preview rows, check counts) before it is released.
+
+    Those numbers come from the full extracts — real minors' rows included for U18 projects —
+    so before release only eligible reviewers and administrators see them; showing them to
+    project members would let them skip the review. After release members have the files.
+    """
+    if can_review(who, req) or who.is_admin:
+        return True
+    return req.state == State.RELEASED.value and is_member(req.project, who)
+
+
 def can_see_private(who: Principal, req: Request) -> bool:
     """Read reviewers' private comments."""
     return can_review(who, req) or who.is_admin

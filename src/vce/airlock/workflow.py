@@ -127,6 +127,7 @@ class Airlock:
         """Everything about a request that ``who`` may see."""
         out = self.summary(req)
         private_ok = authz.can_see_private(who, req)
+        results_ok = authz.can_see_results(who, req)
         comments = s.scalars(
             select(Comment).where(Comment.request_id == req.id).order_by(Comment.created)
         )
@@ -137,11 +138,11 @@ class Airlock:
             purpose=req.purpose,
             sql=req.sql,
             filename=req.filename,
-            report=req.report,
+            report=req.report if results_ok else _redacted(req.report),
             provenance=req.provenance,
             approvals_required=self.settings.approvals_required,
             approvals=len(self._approvals(s, req)),
-            preview=self.preview(req),
+            preview=self.preview(req) if results_ok else None,
             votes=[
                 {
                     "reviewer": v.reviewer,
@@ -614,6 +615,23 @@ class Airlock:
                 raise Conflict(f"{name} no longer matches its recorded hash; tell an administrator")
             audit.append(s, who.name, "release.download", f"request:{req.id}", {"file": name})
             return data
+
+
+def _redacted(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Keep what a researcher may see of a report before release.
+
+    That is the verdict and the rule violations (to revise the query), none of the numbers
+    computed on the full data.
+    """
+    if report is None:
+        return None
+    out: dict[str, Any] = {
+        "redacted": "numbers computed on the full data are shown to reviewers until release"
+    }
+    for key in ("allowed", "violations", "reasons", "warnings", "kind", "error"):
+        if key in report:
+            out[key] = report[key]
+    return out
 
 
 def _sha(data: bytes | None) -> str | None:

@@ -264,3 +264,12 @@ def test_openapi_document_served(hub: Hub) -> None:
     doc = requests.get(hub.airlock + "api/openapi.json", timeout=30).json()
     assert doc["openapi"].startswith("3.")
     assert "/api/requests/{id}/votes" in doc["paths"]
+
+
+def test_researcher_gets_no_preview_before_release(hub: Hub, pending: int) -> None:
+    mine = call(hub, "alice", "GET", f"api/requests/{pending}").json()
+    assert mine["preview"] is None and "checks" not in mine["report"]
+    reviewer = call(hub, "rev1", "GET", f"api/requests/{pending}").json()
+    assert reviewer["preview"]["rows"] and reviewer["report"]["checks"]
+    page = call(hub, "alice", "GET", f"requests/{pending}")
+    assert page.status_code == 200 and 'id="preview"' not in page.text

@@ -43,7 +43,7 @@ def checked(a: Airlock, **kw) -> int:
 
 def test_passing_query_awaits_review_with_report_and_preview(airlock: Airlock) -> None:
     rid = checked(airlock)
-    r = airlock.get(who("alice"), rid)
+    r = airlock.get(who("rev1"), rid)
     assert r["state"] == "awaiting_review", r["reasons"]
     assert r["report"]["checks"], "the check report lists the checks"
     assert r["preview"]["columns"] == ["region_code", "videos"]
@@ -311,3 +311,19 @@ def test_requester_withdraws(airlock: Airlock) -> None:
         airlock.vote(who("rev1"), rid, "approve")
     with pytest.raises(Conflict):
         airlock.withdraw(who("alice"), rid)
+
+
+def test_members_see_no_unreviewed_results_before_release(airlock: Airlock) -> None:
+    """Preview rows and check counts come from the full data (real minors' rows for U18
+    projects): showing them to the project before release would bypass the review."""
+    rid = checked(airlock)
+    for member in ("alice", "amy", "rev3"):  # requester, member, reviewer on the project
+        r = airlock.get(who(member), rid)
+        assert r["preview"] is None, member
+        assert "checks" not in r["report"] and r["report"]["allowed"] is True, member
+    assert airlock.get(who("rev1"), rid)["preview"]["rows"]
+    assert airlock.get(who("boss"), rid)["report"]["checks"]
+    airlock.vote(who("rev1"), rid, "approve")
+    airlock.vote(who("rev2"), rid, "approve")
+    airlock.release(rid)
+    assert airlock.get(who("alice"), rid)["preview"]["rows"]
