@@ -119,3 +119,38 @@ def test_expired_project_stops_its_server_and_cannot_restart(deployment: Deploym
     with pytest.raises(PermissionError):
         cleo.start(slug)
     assert container_of("cleo", slug, running=False) == ""  # removed, not just stopped
+
+
+def test_removed_member_and_revoked_dataset_stop_servers_and_are_audited(
+    deployment: Deployment,
+) -> None:
+    for name in ("dana", "eve"):
+        deployment.account(name)
+    slug = deployment.project("dana", "eve")
+    dana, eve = deployment.login("dana"), deployment.login("eve")
+    dana.start(slug)
+    eve.start(slug)
+    admin = deployment.login("admin")
+
+    def group() -> set[str]:
+        r = admin.api("GET", f"groups/project-{slug}")
+        return set(r.json()["users"]) if r.status_code == 200 else set()
+
+    wait_for(lambda: group() == {"dana", "eve"}, 30, "the project's group in the hub")
+
+    assert vce("project", "remove-member", slug, "eve", config=deployment.config).returncode == 0
+    wait_for(lambda: not (eve.server(slug) or {}).get("ready"), 60, "eve's server to stop")
+    assert (dana.server(slug) or {}).get("ready"), "a remaining member's server was stopped"
+    assert group() == {"dana"}
+    with pytest.raises(PermissionError):
+        eve.start(slug)
+
+    assert vce("project", "revoke", slug, "demo", config=deployment.config).returncode == 0
+    wait_for(lambda: not (dana.server(slug) or {}).get("ready"), 60, "dana's server to stop")
+
+    db = deployment.settings.airlock_database_url
+    r = vce("audit", "export", "--db", db, config=deployment.config)
+    stops = [line for line in r.stdout.splitlines() if '"server.stop"' in line and slug in line]
+    assert len(stops) == 2, r.stdout[-2000:]
+    assert any("eve" in s and "not a member" in s for s in stops)
+    assert any("dana" in s and "revoked" in s for s in stops)
