@@ -56,13 +56,11 @@ datasets: setup ## generate the demo dataset into datasets/demo
 images: setup ## build the researcher image (no registry needed); prints its tag, size and build time
 	UV=$(UV) bash images/build.sh
 
-run: setup datasets ## set up and start the whole system
-	@echo
-	@echo "VCE: environment ready, demo dataset in $(DEMO) (see 'vce datasets info $(DEMO)')."
-	@echo "Not there yet: sandbox image, airlock service and hub (issues 4-6); 'make run' will start them once they land."
+run: setup ## start the whole system on http://127.0.0.1:8000 (installs what is missing; idempotent)
+	bash scripts/run.sh
 
 stop: ## stop what 'make run' started
-	@echo "nothing to stop yet"
+	bash scripts/stop.sh
 
 clean: ## remove generated data and the environment
 	rm -rf $(VENV) .tools $(DEMO) .pytest_cache
