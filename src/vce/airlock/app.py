@@ -244,6 +244,19 @@ class FileHandler(APIHandler):
         self.finish(data)
 
 
+class ContentHandler(APIHandler):
+    """The file of a file export, for reviewers (never rendered in the airlock's origin)."""
+
+    def get(self, rid: str) -> None:
+        """Send the file as a sandboxed attachment; pages show images through ``<img>``."""
+        name, data = self.airlock.request_content(self.principal(), _id(rid))
+        self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
+        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(data)
+
+
 class ProjectsHandler(APIHandler):
     """The project registry: list (own, or all for admins) and create (admins)."""
 
@@ -359,6 +372,7 @@ def make_app(airlock: Airlock, worker: Worker, prefix: str | None = None) -> web
         (rf"{p}/api/requests/(\d+)/withdraw", WithdrawHandler),
         (rf"{p}/api/requests/(\d+)/votes", VotesHandler),
         (rf"{p}/api/requests/(\d+)/comments", CommentsHandler),
+        (rf"{p}/api/requests/(\d+)/content", ContentHandler),
         (rf"{p}/api/requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)", FileHandler),
         (rf"{p}/api/projects", ProjectsHandler),
         (rf"{p}/api/projects/{slug}", ProjectHandler),

@@ -235,6 +235,13 @@ def openapi_document(prefix: str = "/services/airlock/") -> dict[str, Any]:
                 },
             ),
         },
+        "/api/requests/{id}/content": {
+            "get": {
+                "summary": "The file of a file export (reviewers and administrators)",
+                "parameters": [RID],
+                "responses": {"200": {"description": "the file"}, **ERRORS},
+            },
+        },
         "/api/requests/{id}/files/{name}": {
             "get": {
                 "summary": "Download a file of a release (project members only)",

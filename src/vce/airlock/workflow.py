@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from vce.airlock import audit, authz, projects
 from vce.airlock.config import Settings
 from vce.airlock.db import Database
-from vce.airlock.errors import Conflict, Invalid, NotFound
+from vce.airlock.errors import Conflict, Forbidden, Invalid, NotFound
 from vce.airlock.execution import Executor, Outcome, parquet_to_table, table_to_parquet
 from vce.airlock.filechecks import check_file
 from vce.airlock.models import Comment, Event, Project, Release, Request, Vote, utcnow
@@ -142,7 +142,7 @@ class Airlock:
             provenance=req.provenance,
             approvals_required=self.settings.approvals_required,
             approvals=len(self._approvals(s, req)),
-            preview=self.preview(req) if results_ok else None,
+            preview=(self.preview(req) or self.file_preview(req)) if results_ok else None,
             votes=[
                 {
                     "reviewer": v.reviewer,
@@ -191,6 +191,35 @@ class Airlock:
             "rows": [[_plain(v) for v in row.values()] for row in head.to_pylist()],
             "total_rows": table.num_rows,
         }
+
+    def file_preview(self, req: Request) -> dict[str, Any] | None:
+        """The first rows of a CSV file export, for reviewers to read on the page."""
+        if req.kind != "file" or not (req.filename or "").lower().endswith(".csv"):
+            return None
+        import csv
+        import io
+
+        try:
+            rows = list(csv.reader(io.StringIO((req.content or b"").decode("utf-8"))))
+        except (UnicodeDecodeError, csv.Error):
+            return None
+        if not rows:
+            return None
+        return {"columns": rows[0], "rows": rows[1 : PREVIEW_ROWS + 1], "total_rows": len(rows) - 1}
+
+    def request_content(self, who: authz.Principal, request_id: int) -> tuple[str, bytes]:
+        """The file of a file export, for reviewers and administrators to inspect (audited)."""
+        with self.db.session() as s:
+            req = self._request(s, request_id)
+            authz.check_view(who, req)
+            if not authz.can_see_results(who, req):
+                raise Forbidden("the file is shown to reviewers until it is released")
+            if req.kind != "file" or req.content is None:
+                raise NotFound(f"request {request_id} is not a file export")
+            audit.append(
+                s, who.name, "request.view_file", f"request:{req.id}", {"revision": req.revision}
+            )
+            return req.filename or "file", req.content
 
     def get(self, who: authz.Principal, request_id: int) -> dict[str, Any]:
         """One request, if ``who`` may see it."""

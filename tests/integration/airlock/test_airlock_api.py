@@ -273,3 +273,32 @@ def test_researcher_gets_no_preview_before_release(hub: Hub, pending: int) -> No
     assert reviewer["preview"]["rows"] and reviewer["report"]["checks"]
     page = call(hub, "alice", "GET", f"requests/{pending}")
     assert page.status_code == 200 and 'id="preview"' not in page.text
+
+
+def test_file_export_content_for_reviewers_only(hub: Hub) -> None:
+    import base64
+
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    r = call(
+        hub,
+        "alice",
+        "POST",
+        "api/requests",
+        json={
+            "kind": "file",
+            "project": "p1",
+            "name": "Figure 1",
+            "purpose": "paper",
+            "filename": "fig1.svg",
+            "content_base64": base64.b64encode(svg).decode(),
+        },
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert wait_checked(hub, rid)["state"] == "awaiting_review"
+    seen = call(hub, "rev1", "GET", f"api/requests/{rid}/content")
+    assert seen.status_code == 200 and seen.content == svg
+    assert "sandbox" in seen.headers["Content-Security-Policy"]  # no script in our origin
+    assert seen.headers["Content-Disposition"].startswith("attachment")
+    for user in ("bob", "eve", "amy"):
+        assert call(hub, user, "GET", f"api/requests/{rid}/content").status_code == 403, user

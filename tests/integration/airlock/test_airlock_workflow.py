@@ -327,3 +327,24 @@ def test_members_see_no_unreviewed_results_before_release(airlock: Airlock) -> N
     airlock.vote(who("rev2"), rid, "approve")
     airlock.release(rid)
     assert airlock.get(who("alice"), rid)["preview"]["rows"]
+
+
+def test_reviewers_inspect_file_exports(airlock: Airlock) -> None:
+    content = b"region,n\nDE,15\nFR,120\n"
+    rid = airlock.submit(
+        who("alice"),
+        {
+            "kind": "file",
+            "project": "p1",
+            "name": "table",
+            "purpose": "Table 1",
+            "filename": "table1.csv",
+            "content_base64": base64.b64encode(content).decode(),
+        },
+    )["id"]
+    airlock.process(rid)
+    assert airlock.request_content(who("rev1"), rid) == ("table1.csv", content)
+    assert airlock.get(who("rev1"), rid)["preview"]["rows"] == [["DE", "15"], ["FR", "120"]]
+    with pytest.raises(Forbidden):
+        airlock.request_content(who("bob"), rid)
+    assert airlock.get(who("alice"), rid)["preview"] is None
