@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  administrators approve sign-ups at {url}hub/authorize")
     print()
     print("Demo accounts (passwords are shown only now; only their hashes are stored):")
-    roles = {ADMIN: "administrator", RESEARCHER: "researcher"} | dict.fromkeys(REVIEWERS, "reviewer")
+    roles = {ADMIN: "administrator", RESEARCHER: "researcher"} | dict.fromkeys(
+        REVIEWERS, "reviewer"
+    )
     for user, pw in passwords.items():
         shown = pw if pw else "(exists already; its password was printed by the first make run)"
         print(f"  {roles[user]:<14} {user:<11} {shown}")

@@ -7,6 +7,7 @@ The hub never writes the registry here; changes go through :mod:`vce.airlock.pro
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 
 from vce.hub.access import ProjectView
@@ -57,3 +58,15 @@ class AirlockRegistry:
     def close(self) -> None:
         """Release pooled connections."""
         self.db.dispose()
+
+
+_SHARED: dict[str, AirlockRegistry] = {}
+_LOCK = threading.Lock()
+
+
+def shared_registry(url: str) -> AirlockRegistry:
+    """One registry per database URL and process: the schema check runs once, not per spawn."""
+    with _LOCK:
+        if url not in _SHARED:
+            _SHARED[url] = AirlockRegistry(url)
+        return _SHARED[url]

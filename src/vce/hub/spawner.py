@@ -9,6 +9,7 @@ from the project registry at each start — never from the request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,9 @@ class VCESpawner(DockerSpawner):
     # ---- the registry -----------------------------------------------------------------------
     def _registry(self) -> Registry:
         if self.registry is None:
-            from vce.hub.registry import AirlockRegistry
+            from vce.hub.registry import shared_registry
 
-            self.registry = AirlockRegistry(self.registry_url)
+            self.registry = shared_registry(self.registry_url)
         return self.registry
 
     def resolve_grant(self) -> SpawnGrant:
@@ -143,6 +144,10 @@ class VCESpawner(DockerSpawner):
             return decide(self._registry(), self.user.name, self.name)
         except AccessDenied as exc:
             raise web.HTTPError(403, str(exc)) from None
+
+    async def resolve_grant_async(self) -> SpawnGrant:
+        """:meth:`resolve_grant` off the hub's event loop (a database read must not block it)."""
+        return await asyncio.to_thread(self.resolve_grant)
 
     # ---- the container --------------------------------------------------------------------
     def hardened_host_config(self) -> dict[str, Any]:
@@ -226,7 +231,7 @@ class VCESpawner(DockerSpawner):
 
     async def start(self) -> tuple[str, int]:
         """Check membership, compute mounts from the registry, harden, then start."""
-        self.grant = grant = self.resolve_grant()
+        self.grant = grant = await self.resolve_grant_async()
         if self.sandbox_uid == 0:
             raise web.HTTPError(500, "VCESpawner.sandbox_uid must not be 0 (root)")
         if self.enforce_firewall_network and not self.network_name:
