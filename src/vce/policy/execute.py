@@ -23,6 +23,7 @@ import pyarrow as pa
 from vce.policy.checks import (
     CheckOutcome,
     byte_limit,
+    cells,
     dominance,
     minor_rows,
     rounding,
@@ -144,6 +145,13 @@ class _Evaluator:
                 threshold.NAME, thresholds={"min_entities": th.min_entities}
             ),
             u18.NAME: CheckOutcome(u18.NAME, thresholds={"u18.min_entities": th.u18_min_entities}),
+            cells.NAME: CheckOutcome(
+                cells.NAME,
+                thresholds={
+                    "min_entities": th.min_entities,
+                    "u18.min_entities": th.u18_min_entities,
+                },
+            ),
             minor_rows.NAME: CheckOutcome(minor_rows.NAME, thresholds={"minor_rows": "never"}),
             dominance.NAME: CheckOutcome(
                 dominance.NAME, thresholds={"n": th.dominance_n, "k": th.dominance_k}
@@ -164,6 +172,12 @@ class _Evaluator:
         raw = _col(batch, f"{HELPER_PREFIX}raw", bool)
         minor = _col(batch, f"{HELPER_PREFIX}minor", bool)
         minor_raw = _col(batch, f"{HELPER_PREFIX}minor_raw", bool)
+        cell_fail = np.zeros(n, dtype=bool)
+        if rw.cells:
+            cellmin = _col(batch, f"{HELPER_PREFIX}cellmin", np.int64)
+            cell_fail = cells.failing(cellmin, minor, th.min_entities, th.u18_min_entities)
+            if self.fast and cell_fail.any():
+                raise _NeedExactCounts  # a lower bound below a threshold: count exactly
         if self.lower_bounds:
             need = np.where(minor, th.u18_min_entities, th.min_entities)
             for name in self.lower_bounds:
@@ -182,6 +196,7 @@ class _Evaluator:
                 ),
             ),
             (u18.NAME, u18.failing(counts, minor, th.u18_min_entities)),
+            (cells.NAME, cell_fail),
             (minor_rows.NAME, minor_rows.failing(raw, minor_raw)),
         ]
         dom = np.zeros(n, dtype=bool)

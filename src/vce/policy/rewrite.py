@@ -101,6 +101,7 @@ class Rewritten:
     output_columns: tuple[str, ...]
     tables: frozenset[str] = frozenset()  # base tables the query reads (views to create)
     strict_slots: tuple[str, ...] = ()  # count columns that must meet thresholds even at 0
+    cells: bool = False  # __vce_cellmin: smallest conditional-aggregate cell (see _plan_cells)
     fast_sql: str | None = None  # same query, lower bounds instead of exact distinct counts
     lower_bound_slots: tuple[str, ...] = ()  # count columns that are lower bounds in fast_sql
 
@@ -203,6 +204,49 @@ def _scope_nodes(sel: exp.Select) -> Iterable[exp.Expression]:
             yield j.args["on"]
 
 
+_CONDITION_TYPES = (exp.Predicate, exp.Connector, exp.Not, exp.Case, exp.If)
+
+
+def _cell_conditions(sel: exp.Select) -> list[exp.Expression]:
+    """Conditions that select a subset of a group's rows inside an output aggregate.
+
+    >>> q = sqlglot.parse_one("SELECT count_if(a > 1), sum(b) FILTER (WHERE c), "
+    ...     "sum(CASE WHEN d = 1 THEN 1 ELSE 0 END), avg(e) FROM t")
+    >>> [c.sql() for c in _cell_conditions(q)]
+    ['a > 1', 'c', 'd = 1']
+    """
+    out: list[exp.Expression] = []
+    for p in sel.expressions:
+        for agg in p.find_all(exp.AggFunc):
+            if not _is_agg(agg):
+                continue
+            if isinstance(agg.parent, exp.Filter):
+                out.append(agg.parent.expression.this)
+            if isinstance(agg, exp.CountIf):
+                out.append(agg.this)
+                continue
+            for arg in agg.iter_expressions():
+                for node in arg.find_all(*_CONDITION_TYPES):
+                    up, nested = node.parent, False
+                    while up is not None and up is not agg:
+                        nested = nested or isinstance(up, _CONDITION_TYPES)
+                        up = up.parent
+                    if nested:
+                        continue
+                    if isinstance(node, exp.Case):
+                        ifs = [i.this for i in node.args.get("ifs") or []]
+                        if ifs:
+                            cond = ifs[0].copy()
+                            for other in ifs[1:]:
+                                cond = exp.Or(this=cond, expression=other.copy())
+                            out.append(cond)
+                    elif isinstance(node, exp.If):
+                        out.append(node.this)
+                    else:
+                        out.append(node)
+    return out
+
+
 def _output_name(e: exp.Expression) -> str:
     return e.alias_or_name
 
@@ -214,6 +258,7 @@ class _Rewriter:
         self.fast = fast
         self.lower_bound: set[str] = set()
         self.inline_dominance: list[str] = []
+        self.cells = False
         self._exprs: dict[int, dict[str, exp.Expression]] = {}
         self._src_cache: dict[int, list[tuple[str, str, Layout | None]]] = {}
         self.dominance: list[DominanceSum] = []
@@ -370,6 +415,7 @@ class _Rewriter:
         if aggregating:
             if top:
                 self._plan_dominance(sel, by_alias, exprs, inner)
+                self._plan_cells(sel, exprs, inner)
             counted = top or scalar
             for name, slot in inner.slots.items():
                 e = exprs[name]
@@ -825,6 +871,41 @@ class _Rewriter:
                 )
                 self.dominance.append(DominanceSum(_output_name(p), sql))
 
+    def _plan_cells(self, sel: exp.Select, exprs: dict[str, exp.Expression], inner: Layout) -> None:
+        """Count the people behind each *conditional* aggregate of the outermost SELECT.
+
+        ``count_if(age_band = '13-15')``, ``sum(x) FILTER (WHERE …)`` or
+        ``sum(CASE WHEN … THEN 1 END)`` summarise only the rows meeting a condition — a
+        small cell inside a large group. ``__vce_cellmin`` is the smallest non-zero number of
+        distinct people behind any such cell of the row (per entity column), checked like a
+        group (:mod:`vce.policy.checks.cells`).
+        """
+        conds = _cell_conditions(sel)
+        if not conds or not inner.slots:
+            return
+        th = self.policy.thresholds
+        need = th.u18_min_entities if self.minors_possible else th.min_entities
+        terms: list[exp.Expression] = []
+        for cond in conds:
+            for name, slot in inner.slots.items():
+                if slot.kind == "fixed":
+                    continue
+                e = exp.Case(ifs=[exp.If(this=cond.copy(), true=exprs[name].copy())])
+                if slot.kind == "row" and self.fast:
+                    bound = lower_bound_sql(e.sql("duckdb"), lower_bound_words(need))
+                    agg: exp.Expression = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
+                elif slot.kind == "row":
+                    agg = exp.Count(this=exp.Distinct(expressions=[e]))
+                else:
+                    agg = _fn("len", _fn("list_distinct", _fn("flatten", _fn("list", e))))
+                terms.append(exp.Nullif(this=agg, expression=exp.Literal.number(0)))
+        if terms:
+            name = f"{HELPER_PREFIX}cellmin"
+            exprs[name] = (
+                terms[0] if len(terms) == 1 else exp.Least(this=terms[0], expressions=terms[1:])
+            )
+            self.cells = True
+
     def _inline_dominance_bound(
         self, value: exp.Expression, ent: exp.Expression, exprs: dict[str, exp.Expression]
     ) -> None:
@@ -868,6 +949,9 @@ class _Rewriter:
             extra.append(_alias(self._any(minor_set), f"{HELPER_PREFIX}minor"))
             extra.append(_alias(self._any(minor_raw), f"{HELPER_PREFIX}minor_raw"))
             extra.append(_alias(exp.Boolean(this=bool(own.raw_tables)), f"{HELPER_PREFIX}raw"))
+            if self.cells:  # aligned across UNION ALL branches: NULL where none
+                cell = f"{HELPER_PREFIX}cellmin"
+                extra.append(_alias(exprs.get(cell, exp.Null()), cell))
             for g in [*self.group_keys, *self.inline_dominance]:
                 if g in exprs:
                     extra.append(_alias(exprs[g], g))
@@ -1062,6 +1146,7 @@ def _rewrite(tree: exp.Expression, policy: Policy, minors_possible: bool, fast: 
         output_columns=outputs,
         tables=frozenset(rw.base_tables),
         strict_slots=strict,
+        cells=rw.cells,
         lower_bound_slots=tuple(
             f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}" for n in sorted(rw.lower_bound)
         ),

@@ -236,6 +236,7 @@ def test_report_contract(dataset: Path) -> None:
     assert names == [
         "threshold",
         "u18_threshold",
+        "cell_threshold",
         "minor_rows",
         "dominance",
         "rounding",
@@ -338,3 +339,30 @@ def test_inline_dominance_bound_is_never_below_the_exact_top2(dataset: Path) -> 
     assert len(exact) > 50 and set(exact) == set(bound)
     assert all(bound[k][0] >= exact[k] for k in exact)
     assert sum(bound[k][0] < 0.9 * float(bound[k][1]) for k in exact) > len(exact) / 2
+
+
+@pytest.mark.parametrize(
+    "aggregate",
+    [
+        "count_if(u.age_band = '45+')",
+        "count(*) FILTER (WHERE u.age_band = '45+')",
+        "sum(CASE WHEN u.age_band = '45+' THEN 1 ELSE 0 END)",
+        "avg(CAST(u.age_band = '45+' AS INT))",
+    ],
+)
+def test_small_cells_inside_large_groups_are_suppressed(dataset: Path, aggregate: str) -> None:
+    sql = f"SELECT u.region_code, {aggregate} AS n, count(*) AS users FROM users u GROUP BY 1"
+    truth = dict(
+        plain_connection(dataset, False)
+        .execute(
+            "SELECT u.region_code, count(DISTINCT u.user_id) FILTER (WHERE u.age_band = '45+') "
+            "FROM users u GROUP BY 1"
+        )
+        .fetchall()
+    )
+    res = run_checked(sql, ctx(), [dataset])
+    assert res.allowed, res.reasons
+    released = {r["region_code"] for r in res.table.to_pylist()}
+    assert released == {g for g, c in truth.items() if c == 0 or c >= 10}
+    cells = next(c for c in res.checks if c.name == "cell_threshold")
+    assert cells.failed == sum(1 for c in truth.values() if 0 < c < 10) > 0
