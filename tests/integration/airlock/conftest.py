@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,8 +43,17 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     yield make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    # Plain DROP (not WITH FORCE: that also tries to kill autovacuum workers, which only a
+    # superuser may); our own engines are disposed by then, so retry briefly on stragglers.
+    for attempt in range(20):
+        try:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            break
+        except Exception:
+            if attempt == 19:
+                raise
+            time.sleep(0.25)
     admin.dispose()
 
 
