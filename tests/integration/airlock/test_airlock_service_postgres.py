@@ -1,0 +1,54 @@
+"""The service itself on PostgreSQL: the whole export path over HTTP behind the real hub."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from airlock_hub import Hub, require, setup_projects, start_hub
+from test_airlock_api import call, submit, wait_checked, wait_state
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_hub(
+    request: pytest.FixtureRequest, pg_url: str, tmp_path: Path, dataset: Path
+) -> Iterator[Hub]:
+    proxy = shutil.which("configurable-http-proxy")
+    require(request.config, proxy is not None, "configurable-http-proxy")
+    h = start_hub(tmp_path / "hub", datasets={"demo": dataset}, db_url=pg_url)
+    try:
+        setup_projects(h)
+        yield h
+    finally:
+        h.stop()
+
+
+def test_export_review_release_download_on_postgres(pg_hub: Hub) -> None:
+    h = pg_hub
+    assert not (h.state_dir / "airlock.sqlite").exists(), "must not fall back to SQLite"
+    rid = submit(h)
+    assert wait_checked(h, rid)["state"] == "awaiting_review"
+    assert (
+        call(
+            h, "alice", "POST", f"api/requests/{rid}/votes", json={"decision": "approve"}
+        ).status_code
+        == 403
+    )
+    for reviewer in ("rev1", "rev2"):
+        assert (
+            call(
+                h, reviewer, "POST", f"api/requests/{rid}/votes", json={"decision": "approve"}
+            ).status_code
+            == 201
+        )
+    done = wait_state(h, rid, "released")
+    for name, meta in done["release"]["files"].items():
+        data = call(h, "alice", "GET", f"api/requests/{rid}/files/{name}").content
+        assert hashlib.sha256(data).hexdigest() == meta["sha256"]
+    verify = call(h, "boss", "GET", "api/audit/verify").json()
+    assert verify["ok"] and verify["records"] > 10
