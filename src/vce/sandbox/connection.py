@@ -119,6 +119,8 @@ class SandboxRelation:
         self._owner = owner
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # our slots before __init__ (copy, pickle), IPython probes
+            raise AttributeError(name)
         attr = getattr(self._rel, name)
         if not callable(attr):
             return attr
@@ -271,7 +273,7 @@ class SandboxConnection:
 
     # -- everything else DuckDB offers ------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if name.startswith("_"):  # our attributes before __init__ (copy, pickle), IPython probes
             raise AttributeError(name)
         if name in REFUSED_METHODS:
             return _refuser(name, REFUSED_METHODS[name] + " ")
