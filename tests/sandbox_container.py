@@ -275,7 +275,7 @@ def _wait_for_server(box: SandboxContainer, deadline_s: float = 90) -> None:
 @pytest.fixture(scope="session")
 def sandbox_image() -> str:
     """The researcher image for the current sources (built on first use)."""
-    from conftest import require  # conftest imports this module: import late, no cycle
+    from prereq import require
 
     require(docker_available(), "a running Docker engine (scripts/docker-engine.sh)")
     return build_image()
