@@ -357,15 +357,18 @@ class _Rewriter:
                         "a subquery inside an expression (IN, EXISTS, scalar) hides whose rows "
                         "decide the result; rewrite it as a JOIN or a CTE"
                     )
-        windows = [w for node in _scope_nodes(sel) for w in node.find_all(exp.Window)]
-        if windows:
-            self._check_windows(sel, windows, top)
         if sel.args.get("distinct") and sel.args["distinct"].args.get("on"):
             raise ContributorsUnknown("DISTINCT ON picks one row per key; use GROUP BY")
         if sel.args.get("qualify"):
             raise ContributorsUnknown("QUALIFY filters on window results; use GROUP BY")
 
         sources = self._sources(sel, ctes)
+        windows = [w for node in _scope_nodes(sel) for w in node.find_all(exp.Window)]
+        if windows:
+            rows_are_groups = bool(sources) and all(
+                lay is not None and not lay.raw_tables for _, _, lay in sources
+            )
+            self._check_windows(sel, windows, top, rows_are_groups)
         aggregating = bool(sel.args.get("group")) or any(
             _is_agg(a) for node in _scope_nodes(sel) for a in node.find_all(exp.AggFunc)
         )
@@ -653,9 +656,12 @@ class _Rewriter:
         return self._keyed_join(sel, wrapped, [(_col(name, alias), pred.this)])
 
     @staticmethod
-    def _check_windows(sel: exp.Select, windows: list[exp.Window], top: bool) -> None:
+    def _check_windows(
+        sel: exp.Select, windows: list[exp.Window], top: bool, rows_are_groups: bool
+    ) -> None:
         """Allow only totals over released groups: ``sum(count(*)) OVER (PARTITION BY ...)``.
 
+        Also over the rows of an aggregated CTE or derived table (each row a group).
         Such a window is an aggregate of a set of groups that contains the row's own group,
         so it stands behind at least as many people as the row itself. Ordered windows
         (``lag``, running sums, ranks) would carry a *neighbouring*, possibly suppressed,
@@ -665,7 +671,7 @@ class _Rewriter:
         aggregating = bool(sel.args.get("group")) or any(
             _is_agg(a) for e in sel.expressions for a in e.find_all(exp.AggFunc)
         )
-        if not top or not aggregating:
+        if not top or not (aggregating or rows_are_groups):
             why = "window functions are only possible over the groups of the outermost GROUP BY"
         for w in windows:
             if why:
@@ -675,8 +681,10 @@ class _Rewriter:
                 why = f"{fn.sql('duckdb')} OVER (...) relates a row to its neighbours"
             elif w.args.get("order") is not None or w.args.get("spec") is not None:
                 why = "ordered or framed windows carry neighbouring (maybe suppressed) groups"
-            elif not any(_is_agg(a) for a in fn.find_all(exp.AggFunc)) and not isinstance(
-                fn, exp.Count
+            elif (
+                aggregating
+                and not any(_is_agg(a) for a in fn.find_all(exp.AggFunc))
+                and not isinstance(fn, exp.Count)
             ):
                 why = "a window over unaggregated values in a GROUP BY query"
         if why:

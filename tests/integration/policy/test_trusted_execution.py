@@ -366,3 +366,14 @@ def test_small_cells_inside_large_groups_are_suppressed(dataset: Path, aggregate
     assert released == {g for g, c in truth.items() if c == 0 or c >= 10}
     cells = next(c for c in res.checks if c.name == "cell_threshold")
     assert cells.failed == sum(1 for c in truth.values() if 0 < c < 10) > 0
+
+
+def test_share_of_total_over_groups_is_released_with_rounded_counts(dataset: Path) -> None:
+    sql = (
+        "WITH weekly AS (SELECT date_trunc('week', create_time) AS week, count(*) AS n "
+        "FROM videos GROUP BY 1) SELECT week, n, n * 1.0 / sum(n) OVER () AS share FROM weekly"
+    )
+    res = run_checked(sql, ctx(), [dataset])
+    assert res.allowed and res.table.num_rows > 10
+    rows = res.table.to_pylist()
+    assert all(r["n"] % 5 == 0 for r in rows) and 0.99 < sum(r["share"] for r in rows) <= 1.0001
