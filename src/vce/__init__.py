@@ -21,6 +21,8 @@ _CLIENT = frozenset(
         "request_export",
         "request_file_export",
         "exports",
+        "resubmit_export",
+        "withdraw_export",
         "load_ipython_extension",
     }
 )

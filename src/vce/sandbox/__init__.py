@@ -1,7 +1,8 @@
 """The in-sandbox client: a locked-down DuckDB over the project's data and the export calls.
 
 Researchers use it as ``import vce``: ``vce.connect()``, ``vce.check(sql)``,
-``vce.request_export(...)``, ``vce.request_file_export(...)``, ``vce.exports()`` and the
+``vce.request_export(...)``, ``vce.request_file_export(...)``, ``vce.exports()``,
+``vce.resubmit_export(...)``, ``vce.withdraw_export(...)`` and the
 ``%%vce`` cell magic (``%load_ext vce``). Reference: docs/reference/client.md.
 """
 
@@ -14,6 +15,8 @@ from vce.sandbox.airlock_client import (
     exports,
     request_export,
     request_file_export,
+    resubmit_export,
+    withdraw_export,
 )
 from vce.sandbox.checking import CheckReport, check
 from vce.sandbox.connection import SandboxConnection, SandboxRelation, connect
@@ -38,4 +41,6 @@ __all__ = [
     "load_ipython_extension",
     "request_export",
     "request_file_export",
+    "resubmit_export",
+    "withdraw_export",
 ]

@@ -219,6 +219,21 @@ class AirlockClient:
         }
         return ExportRequest(self._request("POST", "api/requests", body))
 
+    def resubmit(
+        self, request_id: str | int, sql: str, purpose: str | None = None
+    ) -> ExportRequest:
+        """Send revised SQL for a blocked or returned request (checked again, new revision)."""
+        body: dict[str, Any] = {"sql": sql}
+        if purpose:
+            body["purpose"] = purpose
+        path = f"api/requests/{urllib.parse.quote(str(request_id))}/resubmit"
+        return ExportRequest(self._request("POST", path, body))
+
+    def withdraw(self, request_id: str | int) -> ExportRequest:
+        """Give up on a request that is not final yet."""
+        path = f"api/requests/{urllib.parse.quote(str(request_id))}/withdraw"
+        return ExportRequest(self._request("POST", path, {}))
+
     def exports(self) -> ExportList:
         """List this project's export requests and their states."""
         query = urllib.parse.urlencode({"project": self.project})
@@ -278,6 +293,19 @@ def _local_check(sql: str) -> Any:
 def request_file_export(path: str | Path, *, name: str, purpose: str) -> ExportRequest:
     """Ask the airlock to export a file you made (a figure, a small table) after review."""
     return _client().request_file_export(path, name, purpose)
+
+
+def resubmit_export(
+    request_id: str | int, sql: str, *, purpose: str | None = None
+) -> ExportRequest:
+    """Revise a ``blocked`` or ``returned`` request with new SQL; the airlock checks it again."""
+    req = _client().resubmit(request_id, sql, purpose)
+    return dataclasses.replace(req, local_check=_local_check(sql))
+
+
+def withdraw_export(request_id: str | int) -> ExportRequest:
+    """Withdraw one of your requests that is not final yet."""
+    return _client().withdraw(request_id)
 
 
 def exports() -> ExportList:

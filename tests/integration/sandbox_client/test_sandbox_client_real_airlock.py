@@ -97,3 +97,35 @@ def test_a_query_the_static_check_refuses_is_sent_with_a_note(as_alice) -> None:
     assert req.id in [r.id for r in vce.exports()]  # sent anyway: the airlock decides
     assert "expects the airlock to block" in str(req) and "identifier-output" in str(req)
     assert "identifier-output" in req._repr_html_()
+
+
+def _wait_for_state(request_id: str, wanted: set[str], deadline_s: float = 90) -> str:
+    """Poll ``vce.exports()`` until the request reaches one of ``wanted`` (the worker runs it)."""
+    import time
+
+    end = time.monotonic() + deadline_s
+    state = ""
+    while time.monotonic() < end:
+        state = next(r.state for r in vce.exports() if r.id == request_id)
+        if state in wanted:
+            return state
+        time.sleep(0.3)
+    raise AssertionError(f"request {request_id} stayed {state!r}, never reached {wanted}")
+
+
+def test_blocked_request_is_resubmitted_with_new_sql(as_alice) -> None:
+    bad = vce.request_export("SELECT username FROM users", name="resub", purpose="client test")
+    assert _wait_for_state(bad.id, {"blocked"}) == "blocked"
+    good_sql = "SELECT region_code, count(*) AS n FROM users GROUP BY 1"
+    again = vce.resubmit_export(bad.id, good_sql)
+    assert again.id == bad.id and again["revision"] == 2 and again.state == "submitted"
+    assert again.local_check is not None and again.local_check.allowed
+
+
+def test_resubmitting_a_request_not_blocked_shows_the_airlocks_reason(as_alice) -> None:
+    req = vce.request_export("SELECT count(*) AS n FROM videos", name="w", purpose="client test")
+    vce.withdraw_export(req.id)
+    assert next(r.state for r in vce.exports() if r.id == req.id) == "withdrawn"
+    with pytest.raises(AirlockRefused, match="only blocked or returned") as err:
+        vce.resubmit_export(req.id, "SELECT count(*) AS n FROM users")
+    assert err.value.status == 409

@@ -66,6 +66,8 @@ class Stub:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self._common(body):
+                    if self.path.endswith(("/resubmit", "/withdraw")):
+                        body = {"project": "demo", "name": "by-region", "kind": "query"}
                     reply = {"id": "7", "state": "checking", "project": body["project"],
                              "name": body["name"], "kind": body["kind"],
                              "created": "2026-11-25T18:00:00Z",
@@ -165,3 +167,13 @@ def test_missing_environment_says_what_to_do(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.delenv(k, raising=False)
     with pytest.raises(AirlockError, match="VCE_AIRLOCK_URL, JUPYTERHUB_API_TOKEN, VCE_PROJECT"):
         vce.exports()
+
+
+def test_resubmit_and_withdraw_paths(stub: Stub) -> None:
+    vce.resubmit_export(7, "SELECT 2", purpose="narrower")
+    vce.withdraw_export("7")
+    resub, withdraw = stub.received
+    assert resub["path"] == "/services/airlock/api/requests/7/resubmit"
+    assert resub["body"] == {"sql": "SELECT 2", "purpose": "narrower"}
+    assert withdraw["path"] == "/services/airlock/api/requests/7/withdraw"
+    assert withdraw["method"] == "POST"
