@@ -49,7 +49,8 @@ ref="$name:$inputs_hash"
 if [ "$mode" = --print-tag ]; then echo "$ref"; exit 0; fi
 
 if docker image inspect "$ref" >/dev/null 2>&1; then
-    log "$ref is up to date (inputs unchanged)"
+    size=$(docker image inspect "$ref" --format '{{.Size}}')
+    log "$ref is up to date (inputs unchanged), size $(( size / 1024 / 1024 )) MiB"
     docker tag "$ref" "$name:latest"
     echo "$ref"
     exit 0
@@ -58,6 +59,12 @@ fi
 start=$(date +%s)
 if [ -z "${BASE_IMAGE:-}" ]; then
     base=$(bash images/base/build-base.sh)
+fi
+
+# Never let `docker build` reach for a registry: the base must already be on this engine.
+if ! docker image inspect "$base" >/dev/null 2>&1; then
+    log "base image $base is not on this Docker engine; load or pull it first (docker load / docker pull)"
+    exit 1
 fi
 
 # Wheelhouse: download only when the pinned list changed since the last download.
@@ -81,7 +88,9 @@ DOCKER_BUILDKIT=0 docker build --quiet \
     --build-arg "BASE_IMAGE=$base" \
     --label "org.vce.inputs-hash=$inputs_hash" \
     --label "org.vce.base-image=$base" \
-    --tag "$ref" --tag "$name:latest" "$ctx" >/dev/null
+    --tag "$ref" --tag "$name:latest" "$ctx" 2>&1 >/dev/null \
+    | { grep -v -e 'legacy builder is deprecated' -e 'BuildKit is currently disabled' \
+        -e 'environment-variable' -e '^ *$' >&2 || true; }
 elapsed=$(( $(date +%s) - start ))
 # Drop superseded tags so rebuilds do not pile up (an image a container still uses stays).
 docker image ls "$name" --format '{{.Repository}}:{{.Tag}}' \
