@@ -121,12 +121,42 @@ def _login_and_spawn(base: str, user: str, password: str, project: str) -> float
         time.sleep(0.1)
 
 
-def _idle_memory_mib(network: str) -> list[float]:
-    names = subprocess.run(
-        ["docker", "ps", "--format", "{{.Names}}", "--filter", f"label=vce.network={network}"],
+def _names(network: str) -> list[str]:
+    return subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"label=vce.network={network}",
+        ],
         capture_output=True,
         text=True,
     ).stdout.split()
+
+
+def _wait_stopped(base: str, user: str, password: str, project: str) -> None:
+    """Log in and stop the (killed) server through the API so the next start is a fresh one."""
+    s = requests.Session()
+    s.get(f"{base}/hub/login", timeout=30)
+    s.post(
+        f"{base}/hub/login",
+        data={"username": user, "password": password, "_xsrf": s.cookies.get("_xsrf")},
+        timeout=60,
+    )
+    h = {"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/") or s.cookies.get("_xsrf")}
+    s.delete(f"{base}/hub/api/users/{user}/servers/{project}", headers=h, timeout=120)
+    for _ in range(600):
+        sv = s.get(f"{base}/hub/api/users/{user}", headers=h, timeout=30).json()["servers"]
+        if project not in sv or not (sv[project].get("ready") or sv[project].get("pending")):
+            return
+        time.sleep(0.1)
+
+
+def _idle_memory_mib(network: str) -> list[float]:
+    names = _names(network)
     stats = subprocess.run(
         ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *names],
         capture_output=True,
@@ -202,6 +232,12 @@ def main() -> None:
             )
         time.sleep(10)
         memory = _idle_memory_mib(settings["network"]["name"])
+        single = []  # one researcher alone: what a spawn costs without contention
+        for u in users:
+            _wait_stopped(base, u, passwords[u], "bench")
+        for _ in range(3):
+            single.append(_login_and_spawn(base, users[0], passwords[users[0]], "bench"))
+            _wait_stopped(base, users[0], passwords[users[0]], "bench")
     finally:
         deploy.stop(settings)
         vols = [f"vce-home-bench{i}--bench" for i in range(USERS)]
@@ -216,6 +252,11 @@ def main() -> None:
     print(
         f"login-to-ready, {USERS} concurrent researchers: p50 {p50:.2f} s, p95 {p95:.2f} s "
         f"(target p50 <= 4 s); ratio to baseline p50 {p50 / b50:.1f}x, p95 {p95 / b50:.1f}x"
+    )
+    s50 = statistics.median(single)
+    print(
+        f"login-to-ready, one researcher alone: p50 {s50:.2f} s (n={len(single)}); "
+        f"ratio to baseline {s50 / b50:.1f}x"
     )
     if memory:
         print(
