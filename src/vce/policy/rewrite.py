@@ -725,6 +725,11 @@ class _Rewriter:
         self._src_cache[id(sel)] = out
         for src in froms:
             alias = src.alias_or_name
+            if any(src.args.get(k) for k in ("pivots", "joins", "laterals", "sample")):
+                raise ContributorsUnknown(
+                    f"{src.sql('duckdb')[:60]}: PIVOT, SAMPLE or nested joins reshape rows in "
+                    "ways contributors are not followed through; use GROUP BY"
+                )
             if isinstance(src, exp.Table) and not src.args.get("db"):
                 name = src.name
                 if name in ctes:
