@@ -302,3 +302,17 @@ def test_file_export_content_for_reviewers_only(hub: Hub) -> None:
     assert seen.headers["Content-Disposition"].startswith("attachment")
     for user in ("bob", "eve", "amy"):
         assert call(hub, user, "GET", f"api/requests/{rid}/content").status_code == 403, user
+
+
+def test_queue_filters_and_researcher_home(hub: Hub, pending: int) -> None:
+    blocked = submit(hub, sql="SELECT username FROM users")
+    wait_checked(hub, blocked)
+    queue = call(hub, "rev1", "GET", "queue?state=blocked&project=p1")
+    assert queue.status_code == 200
+    assert f'requests/{blocked}"' in queue.text and f'requests/{pending}"' not in queue.text
+    waiting = call(hub, "rev1", "GET", "queue")  # default: awaiting review
+    assert f'requests/{pending}"' in waiting.text and f'requests/{blocked}"' not in waiting.text
+    assert call(hub, "alice", "GET", "queue").status_code == 403  # reviewers only
+    home = call(hub, "alice", "GET", "")
+    assert f'requests/{blocked}"' in home.text and "state-blocked" in home.text
+    assert f'requests/{blocked}"' not in call(hub, "bob", "GET", "").text
