@@ -1,7 +1,7 @@
 """Property: for random aggregate queries, no released row breaks a threshold.
 
 Queries are generated from a small grammar (tables and joins, dimensions, filters,
-aggregates, optional nesting: per-day counts summarised per group). For each one, the test computes the true group
+aggregates, a conditional count_if cell, optional nesting: per-day counts per group). For each one, the test computes the true group
 sizes with its own SQL (see ``policy_oracle.py``) and checks every released row against them, and
 that every group the oracle says is safe (and that has no dominance-checked sum) is released.
 """
@@ -82,6 +82,7 @@ class Spec:
     filters: tuple[str, ...]
     aggs: tuple[str, ...]
     nested: bool
+    cell: str | None = None  # a count_if(condition): a cell inside each group
 
     def sql(self) -> str:
         src, _, _, _ = SHAPES[self.shape]
@@ -101,6 +102,8 @@ class Spec:
             )
         group = f" GROUP BY {', '.join(self.dims)}" if self.dims else ""
         aggs = [f"{a} AS a{i}" for i, a in enumerate(self.aggs)]
+        if self.cell:
+            aggs.append(f"count_if({self.cell}) AS cell")
         return f"SELECT {', '.join([*dims, *aggs])} FROM {src}{where}{group}"
 
     def oracle_sql(self) -> str:
@@ -109,6 +112,10 @@ class Spec:
         aliases = sorted({e.split(".")[0] for e in ents})
         cols = [*(f"{d} AS k{i}" for i, d in enumerate(self.dims))]
         cols += [f"count(DISTINCT {e}) AS e{i}" for i, e in enumerate(ents)]
+        cell = self.cell if self.cell and not self.nested else "false"
+        cols += [
+            f"count(DISTINCT CASE WHEN {cell} THEN {e} END) AS c{i}" for i, e in enumerate(ents)
+        ]
         minor = " OR ".join(f"coalesce(bool_or({a}.audience = 'minor'), false)" for a in aliases)
         cols.append(f"({minor}) AS minor")
         group = f" GROUP BY {', '.join(self.dims)}" if self.dims else ""
@@ -131,13 +138,16 @@ def specs(draw: st.DrawFn) -> Spec:
             draw(st.lists(st.sampled_from(AGGS[shape]), min_size=1, max_size=3, unique=True))
         ),
         nested=draw(st.booleans()),
+        cell=draw(st.none() | st.sampled_from(filters)),
     )
 
 
 def passes(row: tuple, n_dims: int) -> bool:
-    counts, minor = row[n_dims:-1], row[-1]
+    both, minor = row[n_dims:-1], row[-1]
+    counts, cells = both[: len(both) // 2], both[len(both) // 2 :]
     need = TH.u18_min_entities if minor else TH.min_entities
-    return any(c > 0 for c in counts) and all(c == 0 or c >= need for c in counts)
+    group_ok = any(c > 0 for c in counts) and all(c == 0 or c >= need for c in counts)
+    return group_ok and all(c == 0 or c >= need for c in cells)
 
 
 @settings(
