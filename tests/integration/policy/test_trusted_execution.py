@@ -377,3 +377,14 @@ def test_share_of_total_over_groups_is_released_with_rounded_counts(dataset: Pat
     assert res.allowed and res.table.num_rows > 10
     rows = res.table.to_pylist()
     assert all(r["n"] % 5 == 0 for r in rows) and 0.99 < sum(r["share"] for r in rows) <= 1.0001
+
+
+def test_markdown_report_names_every_check_and_the_release(dataset: Path) -> None:
+    from vce.policy.report import render_markdown
+
+    res = run_checked(
+        "SELECT region_code, music_id, count(*) AS n FROM videos GROUP BY 1, 2", ctx(), [dataset]
+    )
+    text = render_markdown(res.to_dict())
+    assert text.startswith(f"**Released**: {res.released_rows} rows, {res.suppressed_rows} ")
+    assert all(f"| {c.name} |" in text for c in res.checks)
