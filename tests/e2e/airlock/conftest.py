@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "integration" / "airlock"))
-from airlock_hub import Hub, require, setup_projects, start_hub
+from airlock_hub import Hub, setup_projects, start_hub
+
+from prereq import require
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -20,7 +22,7 @@ def browser_hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
 ) -> Iterator[Hub]:
     proxy = shutil.which("configurable-http-proxy")
-    require(request.config, proxy is not None, "configurable-http-proxy")
+    require(proxy is not None, "configurable-http-proxy")
     h = start_hub(tmp_path_factory.mktemp("browserhub"), datasets={"demo": dataset})
     try:
         setup_projects(h)
@@ -31,7 +33,7 @@ def browser_hub(
 
 @pytest.fixture(scope="module")
 def browser(request: pytest.FixtureRequest):
-    require(request.config, Path(CHROMIUM).exists(), "Debian chromium (/usr/bin/chromium)")
+    require(Path(CHROMIUM).exists(), "Debian chromium (/usr/bin/chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

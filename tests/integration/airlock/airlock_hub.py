@@ -24,19 +24,6 @@ import requests
 from vce.airlock.authz import Principal
 from vce.airlock.config import ADMIN_SCOPE, REVIEW_SCOPE
 
-ROOT_CONFTEST = Path(__file__).resolve().parents[2] / "conftest.py"
-
-
-def require(config, ok: bool, what: str) -> None:
-    """``require`` of tests/conftest.py (skip locally, fail in CI), found among pytest's plugins
-    because ``import conftest`` from here would find this folder's conftest instead."""
-    for plugin in config.pluginmanager.get_plugins():
-        if Path(getattr(plugin, "__file__", "") or "/").resolve() == ROOT_CONFTEST:
-            plugin.require(ok, what)
-            return
-    raise RuntimeError(f"{ROOT_CONFTEST} is not loaded")
-
-
 REVIEW = "custom:vce-airlock:review"
 ADMIN = "custom:vce-airlock:admin"
 USERS = {

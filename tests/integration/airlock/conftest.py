@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airlock_hub import Hub, require, setup_projects, start_hub
+from airlock_hub import Hub, setup_projects, start_hub
 
+from prereq import require
 from vce.airlock import projects
 from vce.airlock.config import Settings
 from vce.airlock.workflow import Airlock
@@ -36,9 +37,7 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
             c.execute(text("SELECT 1"))
     except Exception as exc:  # server not running
         admin.dispose()
-        require(
-            request.config, False, f"PostgreSQL at {_pg_admin_url()} ({exc.__class__.__name__})"
-        )
+        require(False, f"PostgreSQL at {_pg_admin_url()} ({exc.__class__.__name__})")
     name = f"vce_airlock_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
@@ -96,7 +95,7 @@ def hub(
 ) -> Iterator[Hub]:
     """A real hub + proxy + airlock (SQLite) with projects p1 and p2 set up over the admin API."""
     proxy = shutil.which("configurable-http-proxy")
-    require(request.config, proxy is not None, "configurable-http-proxy")
+    require(proxy is not None, "configurable-http-proxy")
     h = start_hub(tmp_path_factory.mktemp("hub"), datasets={"demo": dataset})
     try:
         setup_projects(h)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from airlock_hub import Hub, require, setup_projects, start_hub, who
+from airlock_hub import Hub, setup_projects, start_hub, who
 from test_airlock_api import GOOD_SQL, call, submit, wait_state
 
+from prereq import require
 from vce.airlock import audit
 from vce.airlock.config import Settings
 from vce.airlock.workflow import Airlock
@@ -35,7 +36,7 @@ def slow_hub(
     import shutil
 
     proxy = shutil.which("configurable-http-proxy")
-    require(request.config, proxy is not None, "configurable-http-proxy")
+    require(proxy is not None, "configurable-http-proxy")
     h = start_hub(
         tmp_path_factory.mktemp("slowhub"),
         datasets={"demo": dataset},

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from airlock_hub import Hub, require, setup_projects, start_hub
+from airlock_hub import Hub, setup_projects, start_hub
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+
+from prereq import require
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +22,7 @@ def fuzz_hub(
 ) -> Iterator[Hub]:
     """Its own hub: the admin fuzzer creates, expires and edits projects at random."""
     proxy = shutil.which("configurable-http-proxy")
-    require(request.config, proxy is not None, "configurable-http-proxy")
+    require(proxy is not None, "configurable-http-proxy")
     h = start_hub(tmp_path_factory.mktemp("fuzzhub"), datasets={"demo": dataset})
     try:
         setup_projects(h)

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airlock_hub import Hub, require, setup_projects, start_hub
+from airlock_hub import Hub, setup_projects, start_hub
 from test_airlock_api import call, submit, wait_checked, wait_state
+
+from prereq import require
 
 pytestmark = pytest.mark.postgres
 
@@ -19,7 +21,7 @@ def pg_hub(
     request: pytest.FixtureRequest, pg_url: str, tmp_path: Path, dataset: Path
 ) -> Iterator[Hub]:
     proxy = shutil.which("configurable-http-proxy")
-    require(request.config, proxy is not None, "configurable-http-proxy")
+    require(proxy is not None, "configurable-http-proxy")
     h = start_hub(tmp_path / "hub", datasets={"demo": dataset}, db_url=pg_url)
     try:
         setup_projects(h)

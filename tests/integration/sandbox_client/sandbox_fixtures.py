@@ -1,13 +1,10 @@
-"""Sandbox-mount fixtures (a plain module, not a conftest: tests/sandbox_container.py does
-``from conftest import require``, which a second conftest.py would shadow)."""
+"""Sandbox-mount fixtures: a copy of the shared dataset holding only what a sandbox mounts."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -48,37 +45,3 @@ def sandbox_env_fixture(sandbox_root: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("VCE_PROJECT", "demo-project")
     monkeypatch.delenv("VCE_U18_APPROVED", raising=False)
     return sandbox_root
-
-
-ROOT_CONFTEST = Path(__file__).resolve().parents[2] / "conftest.py"
-
-
-def root_conftest(config: pytest.Config) -> ModuleType:
-    """tests/conftest.py as pytest loaded it (``import conftest`` may find another folder's)."""
-    for plugin in config.pluginmanager.get_plugins():
-        if Path(getattr(plugin, "__file__", "") or "/").resolve() == ROOT_CONFTEST:
-            return plugin
-    raise RuntimeError(f"{ROOT_CONFTEST} is not loaded as a pytest plugin")
-
-
-def require(config: pytest.Config, ok: bool, what: str) -> None:
-    """``require`` of tests/conftest.py: skip locally, fail in CI."""
-    root_conftest(config).require(ok, what)
-
-
-@pytest.fixture(scope="session", name="hardened_sandbox")
-def hardened_sandbox_fixture(request: pytest.FixtureRequest) -> object:
-    """The image helper's ``sandbox_container``, started with ``conftest`` = tests/conftest.py.
-
-    tests/sandbox_container.py does ``from conftest import require``; in a full run
-    ``sys.modules["conftest"]`` is whichever folder's conftest pytest imported last (e.g.
-    tests/integration/policy/conftest.py), and the import fails. Until that fixture looks its
-    ``require`` up by path, point the name at the root conftest while the container starts.
-    """
-    saved = sys.modules.get("conftest")
-    sys.modules["conftest"] = root_conftest(request.config)
-    try:
-        return request.getfixturevalue("sandbox_container")
-    finally:
-        if saved is not None:
-            sys.modules["conftest"] = saved

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from sandbox_fixtures import hardened_sandbox_fixture  # noqa: F401 (fixture)
 
 from vce.data.schema import TABLES
 
@@ -61,8 +60,8 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
-def probe(hardened_sandbox) -> dict:
-    rc, stdout, stderr = hardened_sandbox.exec(ATTACKS_SOURCE + PROBE)
+def probe(sandbox_container) -> dict:
+    rc, stdout, stderr = sandbox_container.exec(ATTACKS_SOURCE + PROBE)
     assert rc == 0, stderr[-3000:]
     return json.loads(stdout.strip().splitlines()[-1])
 
@@ -120,11 +119,11 @@ def test_python_dataframe_replacement_scan_refused_in_the_container(probe) -> No
 
 
 @pytest.mark.docker
-def test_export_request_reaches_the_airlock_from_the_container(probe, hardened_sandbox) -> None:
-    sent = [r for r in hardened_sandbox.airlock.requests if r["name"] == "in-box"]
+def test_export_request_reaches_the_airlock_from_the_container(probe, sandbox_container) -> None:
+    sent = [r for r in sandbox_container.airlock.requests if r["name"] == "in-box"]
     assert len(sent) == 1
     body = sent[0]["body"]
-    assert body["kind"] == "query" and body["project"] == hardened_sandbox.env["VCE_PROJECT"]
+    assert body["kind"] == "query" and body["project"] == sandbox_container.env["VCE_PROJECT"]
     assert body["sql"].startswith("SELECT region_code")
     assert probe["export"]["id"] == sent[0]["id"]
     assert probe["export"]["id"] in probe["export"]["listed"]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from sandbox_fixtures import require
 
 import vce
+from prereq import require
 from vce.sandbox import AirlockRefused
 
 HARNESS = Path(__file__).resolve().parents[1] / "airlock" / "airlock_hub.py"
@@ -34,7 +34,7 @@ def _harness():
 def real_hub(
     tmp_path_factory: pytest.TempPathFactory, dataset: Path, request: pytest.FixtureRequest
 ) -> Iterator[object]:
-    require(request.config, shutil.which("configurable-http-proxy") is not None, "the proxy")
+    require(shutil.which("configurable-http-proxy") is not None, "the proxy")
     harness = _harness()
     hub = harness.start_hub(tmp_path_factory.mktemp("client-hub"), datasets={"demo": dataset})
     try:
