@@ -1,4 +1,4 @@
-"""Fixtures of the hub's end-to-end tests: one real deployment per test module."""
+"""Fixtures of the hub's end-to-end tests: one real deployment for the whole session."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 from hubstack import Deployment, require_stack, write_config
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Deployment]:
-    """Start the whole system once per module; tear everything down afterwards."""
+    """Start the whole system once; tear everything down afterwards (each test makes its own
+    accounts and project, so tests do not depend on each other)."""
     require_stack()
     from vce.hub import deploy
     from vce.hub.config import load_settings

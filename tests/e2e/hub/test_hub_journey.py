@@ -46,6 +46,7 @@ def test_signup_needs_administrator_approval(deployment: Deployment) -> None:
     assert HubUser.login(deployment, name, password).name == name
 
 
+@pytest.mark.timeout(600)
 def test_researcher_queries_exports_and_downloads(deployment: Deployment) -> None:
     for name in ("ada", "rev1", "rev2"):
         deployment.account(name)
@@ -71,13 +72,13 @@ def test_researcher_queries_exports_and_downloads(deployment: Deployment) -> Non
     def state() -> str:
         return ada.airlock("GET", f"api/requests/{rid}").json()["state"]
 
-    wait_for(lambda: state() not in ("submitted", "checking"), 120, "the airlock's checks")
+    wait_for(lambda: state() not in ("submitted", "checking"), 240, "the airlock's checks")
     for reviewer in ("rev1", "rev2"):
         r = deployment.login(reviewer).airlock(
             "POST", f"api/requests/{rid}/votes", json={"decision": "approve", "comment": "ok"}
         )
         assert r.status_code == 201, r.text
-    wait_for(lambda: state() == "released", 120, "the release")
+    wait_for(lambda: state() == "released", 240, "the release")
     req = ada.airlock("GET", f"api/requests/{rid}").json()
     files = req.get("files") or (req.get("release") or {}).get("files") or {}
     names = list(files) if isinstance(files, dict) else [f["name"] for f in files]
