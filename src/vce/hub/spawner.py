@@ -162,6 +162,12 @@ class VCESpawner(DockerSpawner):
             "network_mode": self.network_name,
             "privileged": False,
             "ipc_mode": "private",
+            # Docker's embedded DNS forwards names it does not know to upstream resolvers from
+            # the host (before Docker 26 even on --internal networks: CVE-2024-29018), a way
+            # out by DNS queries. Sandboxes need no names (hub and airlock URLs are IPs), so the
+            # only upstream is the container's own loopback, where nothing answers.
+            "dns": ["127.0.0.1"],
+            "dns_search": ["."],
         }
         if mem:
             config["memswap_limit"] = mem

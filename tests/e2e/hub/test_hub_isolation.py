@@ -259,3 +259,18 @@ def test_memory_exhaustion_kills_only_the_containers_process(
     user = deployment.login("iris")
     assert user.server_api(sandboxes.project, "status").status_code == 200  # and the server too
     assert requests.get(deployment.url + "/hub/health", timeout=5).status_code == 200
+
+
+def test_no_upstream_dns_resolver(sandboxes: Sandboxes) -> None:
+    # Checked on the container's configuration, not by a lookup: a lookup that failed to be
+    # blocked would leave this machine.
+    out = subprocess.run(
+        ["docker", "inspect", "-f", "{{json .HostConfig.Dns}}", sandboxes.mine],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == '["127.0.0.1"]'
+    r = sandbox_exec(sandboxes.mine, "print(open('/etc/resolv.conf').read())")
+    servers = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("nameserver")]
+    assert servers == ["127.0.0.11"], r.stdout  # only Docker's embedded DNS, no host resolver

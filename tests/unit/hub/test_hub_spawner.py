@@ -76,6 +76,7 @@ def test_hardening_cannot_be_loosened_by_configuration(tmp_path, registry, data_
             "cap_drop": [],
             "pids_limit": 0,
             "dns": ["10.0.0.53"],
+            "shm_size": "64m",
         },
         extra_create_kwargs={"user": "0"},
     )
@@ -85,7 +86,8 @@ def test_hardening_cannot_be_loosened_by_configuration(tmp_path, registry, data_
     assert hc["security_opt"] == ["no-new-privileges:true"]
     assert hc["network_mode"] == "vce-sandbox" and hc["privileged"] is False
     assert hc["memswap_limit"] == hc["memswap_limit"] and "size=512m" in hc["tmpfs"]["/tmp"]
-    assert hc["dns"] == ["10.0.0.53"]  # additions survive
+    assert hc["dns"] == ["127.0.0.1"]  # no upstream resolver: no way out by DNS queries
+    assert hc["shm_size"] == "64m"  # additions survive
     assert ck["user"] == "1000:1000"
 
 
