@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from hubstack import Deployment, HubUser, container_of, vce
+from hubstack import Deployment, HubUser, container_of, sandbox_exec, vce
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
@@ -155,3 +155,20 @@ def test_removed_member_and_revoked_dataset_stop_servers_and_are_audited(
     assert len(stops) == 2, r.stdout[-2000:]
     assert any("eve" in s and "not a member" in s for s in stops)
     assert any("dana" in s and "revoked" in s for s in stops)
+
+
+def test_u18_approved_project_sees_synthetic_minors_never_real_ones(
+    deployment: Deployment,
+) -> None:
+    deployment.account("uma")
+    slug = deployment.project("uma", u18=True)
+    deployment.login("uma").start(slug)
+    r = sandbox_exec(
+        container_of("uma", slug),
+        "import glob, os\n"
+        "print(sorted({p.split('/')[-1] for p in glob.glob('/data/demo/*/audience=*')}))\n"
+        "print(os.environ['VCE_U18_APPROVED'])",
+    )
+    assert r.stdout.split("\n")[:2] == ["['audience=adult', 'audience=minor_synthetic']", "1"], (
+        r.stdout + r.stderr
+    )
