@@ -71,8 +71,11 @@ class Reconciler:
                 try:
                     self.hub.stop_server(user["name"], name)
                 except HubAPIError as exc:
-                    if exc.status not in (400, 404):  # already stopping / gone
+                    if exc.status not in (400, 404):
                         raise
+                    # still spawning, or gone already: the next pass looks again
+                    log.info("could not stop %s/%s yet: %s", user["name"], name, exc)
+                    continue
                 log.info("stopped %s/%s: %s", user["name"], name, reason)
                 outcome.stopped.append((user["name"], name, reason))
                 if self.audit is not None:
