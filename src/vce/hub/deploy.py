@@ -75,9 +75,23 @@ def health(settings: Settings, timeout: float = 2.0) -> bool:
 def prepare(settings: Settings) -> firewall.SandboxNetwork:
     """Create the sandbox network and install the firewall rules (both idempotent)."""
     net = firewall.SandboxNetwork.from_settings(settings)
-    firewall.ensure_network(net)
+    try:
+        firewall.ensure_network(net)
+    except Exception as exc:  # docker.errors.* — e.g. the subnet overlaps another network
+        raise DeployError(
+            f"cannot create the sandbox network {net.name} ({net.subnet}): {exc}. "
+            "Fix: start Docker (scripts/docker-engine.sh) or choose another network.subnet"
+        ) from exc
     if settings["network"]["firewall"]:
-        firewall.install(net)
+        try:
+            firewall.install(net)
+        except (subprocess.CalledProcessError, RuntimeError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            raise DeployError(
+                f"cannot install the firewall rules ({detail.strip()}). Fix: run as root with "
+                "iptables installed, or set network.firewall = false where another firewall "
+                "confines the sandbox network"
+            ) from exc
     return net
 
 
