@@ -22,17 +22,7 @@ from typing import Any
 
 import requests
 
-
-def require(ok: bool, what: str) -> None:
-    """tests/conftest.py's require(), loaded by path (every conftest is a module "conftest")."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("vce_root_conftest", REPO / "tests/conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.require(ok, what)
-
+from prereq import require
 
 IMAGE = os.environ.get("VCE_SANDBOX_IMAGE", "vce-notebook:latest")
 REPO = Path(__file__).resolve().parents[3]
