@@ -166,7 +166,10 @@ def main() -> None:
     ctx = Context(policy=load_policy(), u18_approved=False)
     raw = _raw_connection(data)
     print(f"dataset {data}; median of {REPEATS} runs; {THREADS} threads; baseline: raw DuckDB")
-    from vce.policy.execute import _final_sql
+    from vce.policy.engine import collect_files
+    from vce.policy.execute import _final_sql, _with_entity_rows
+
+    tables = collect_files([data], u18_approved=False)
     from vce.policy.rewrite import rewrite
 
     print(
@@ -179,7 +182,8 @@ def main() -> None:
         if not res.allowed:
             print(f"{name:40} denied: {[str(r) for r in res.reasons][:2]}")
             continue
-        checked_sql = _final_sql(rewrite(sql, ctx.policy, minors_possible=False), fast=True)
+        rw = rewrite(sql, ctx.policy, minors_possible=False)
+        checked_sql = _final_sql(_with_entity_rows(sql, rw, ctx, raw, tables), fast=True)
         t_raw, t_chk, t_sql = _side_by_side(
             lambda sql=sql: raw.execute(sql).to_arrow_table(),
             lambda sql=sql: run_checked(

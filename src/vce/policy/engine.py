@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from vce.data.schema import TABLES
+from vce.policy.rewrite import EntityRows
 
 
 class EngineError(RuntimeError):
@@ -198,3 +199,66 @@ def time_limit(con: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[thr
         yield fired
     finally:
         timer.cancel()
+
+
+_ROWS_CACHE: OrderedDict[tuple[object, ...], EntityRows | None] = OrderedDict()
+_ROWS_CACHE_SIZE = 64
+
+
+def _files_signature(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
+    """Path, size and mtime of every file: a regenerated dataset never reuses old counts."""
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append((str(f), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def entity_rows(
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, TableFiles],
+    entity_columns: dict[str, Sequence[str]],
+    depth: int,
+) -> dict[tuple[str, str], EntityRows]:
+    """Rows owned by the ``depth`` busiest entities of each entity column, per view of ``con``.
+
+    What :func:`vce.policy.rewrite.rows_bound_sql` needs to bound a group's distinct
+    entities from its row count alone, without reading the entity column in the query. One
+    GROUP BY over the column, computed on the very views (files) the query reads and kept
+    per process keyed by the files' size and mtime, as the locked databases are. Columns
+    holding NULLs get no entry (a row count would then overstate the entities).
+    """
+    out: dict[tuple[str, str], EntityRows] = {}
+    for name, cols in entity_columns.items():
+        t = tables.get(name)
+        if t is None:
+            continue
+        sig = _files_signature(t.files)
+        for col in cols:
+            key = (name, col, sig, depth)
+            if key not in _ROWS_CACHE:
+                _ROWS_CACHE[key] = _count_entity_rows(con, name, col, depth)
+                while len(_ROWS_CACHE) > _ROWS_CACHE_SIZE:
+                    _ROWS_CACHE.popitem(last=False)
+            _ROWS_CACHE.move_to_end(key)
+            rows = _ROWS_CACHE[key]
+            if rows is not None:
+                out[(name, col)] = rows
+    return out
+
+
+def _count_entity_rows(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, depth: int
+) -> EntityRows | None:
+    nulls, total, top = con.execute(
+        f"SELECT coalesce(sum(n) FILTER (WHERE k IS NULL), 0), coalesce(sum(n), 0), "
+        f"max(n, {int(depth)}) FILTER (WHERE k IS NOT NULL) "
+        f'FROM (SELECT "{column}" AS k, count(*) AS n FROM "{table}" GROUP BY 1)'
+    ).fetchone()
+    if nulls:
+        return None
+    busiest, acc = [], 0
+    for n in sorted(top or [], reverse=True):
+        acc += int(n)
+        busiest.append(acc)
+    return EntityRows(int(total), tuple(busiest))

@@ -41,6 +41,7 @@ from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
 DOMINANCE_BUCKETS = 8
+ROWS_BOUND_SHARE = 100  # row-count bounds when groups over 1/100 of a table are decided
 SCALAR_PREFIX = "__vce_sq"
 COUNT_FUNCS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
 
@@ -134,6 +135,65 @@ def lower_bound_sql(expr_sql: str, words: int = 1) -> str:
         f"COALESCE(CAST(BIT_COUNT(BIT_OR(CASE WHEN {c} THEN {t} END)) AS INT), 0)"
         for c, t in zip(conds, terms, strict=True)
     )
+
+
+@dataclass(frozen=True)
+class EntityRows:
+    """How many rows the busiest entities of one entity column own, in the files a view reads.
+
+    ``busiest[j]`` is the number of rows of the ``j + 1`` busiest entities together; ``total``
+    the rows of the table; computed by :func:`vce.policy.engine.entity_rows` over exactly the
+    files the query reads. Only columns without NULLs get one (then every row has an entity).
+    """
+
+    total: int
+    busiest: tuple[int, ...]
+
+    def rows_of(self, entities: int) -> int:
+        """Most rows any ``entities`` distinct entities can own together.
+
+        >>> EntityRows(100, (40, 60, 70)).rows_of(2), EntityRows(100, (40,)).rows_of(5)
+        (60, 100)
+        """
+        if entities <= 0:
+            return 0
+        if entities <= len(self.busiest):
+            return self.busiest[entities - 1]
+        return self.total
+
+
+def rows_bound_sql(count_sql: str, rows: EntityRows, thresholds: Iterable[int]) -> str:
+    """A provable lower bound on the distinct entities of a group, from its row count alone.
+
+    A group of ``c`` rows of one base table with ``d`` distinct entities has ``c`` at most
+    the rows of the ``d`` busiest entities of the whole table; so ``c > rows_of(T - 1)``
+    proves ``d >= T``, and ``c > 0`` proves ``d >= 1`` (the column has no NULLs). The bound
+    is one of the thresholds (or 1, or 0 = exact): enough for the checks, and it needs no
+    read of the entity column at all.
+
+    >>> rows_bound_sql("c", EntityRows(1000, (50, 90)), [10, 3])
+    'CASE WHEN c > 1000 THEN 10 WHEN c > 90 THEN 3 WHEN c > 0 THEN 1 ELSE 0 END'
+    """
+    whens = "".join(
+        f"WHEN {count_sql} > {rows.rows_of(t - 1)} THEN {t} "
+        for t in sorted(set(thresholds), reverse=True)
+        if t > 1
+    )
+    return f"CASE {whens}WHEN {count_sql} > 0 THEN 1 ELSE 0 END"
+
+
+def rows_bound_useful(rows: EntityRows, threshold: int) -> bool:
+    """Whether the row-count bound decides typical groups (else hash bits are cheaper overall).
+
+    Groups smaller than ``rows_of(threshold - 1)`` rows are recounted exactly; when that is a
+    tiny share of the table, published groups are far above it.
+
+    >>> rows_bound_useful(EntityRows(10_000, (20, 30)), 3)
+    True
+    >>> rows_bound_useful(EntityRows(100, (50,)), 2)
+    False
+    """
+    return rows.rows_of(threshold - 1) * ROWS_BOUND_SHARE <= rows.total
 
 
 def lower_bound_words(threshold: int) -> int:
@@ -252,10 +312,18 @@ def _output_name(e: exp.Expression) -> str:
 
 
 class _Rewriter:
-    def __init__(self, policy: Policy, minors_possible: bool = True, fast: bool = False) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        minors_possible: bool = True,
+        fast: bool = False,
+        entity_rows: dict[tuple[str, str], EntityRows] | None = None,
+    ) -> None:
         self.policy = policy
         self.minors_possible = minors_possible
         self.fast = fast
+        self.entity_rows = entity_rows or {}
+        self._one_base_table = False
         self.lower_bound: set[str] = set()
         self.inline_dominance: list[str] = []
         self.cells = False
@@ -415,6 +483,16 @@ class _Rewriter:
         by_alias = {a: (t, lay) for a, t, lay in sources}
         layout.count_columns = self._count_outputs(sel, by_alias)
         layout.dominance_columns = self._dominance_outputs(sel, by_alias)
+        # one base table, no join: every group is a set of that table's rows, so its row
+        # count bounds its distinct entities (see rows_bound_sql)
+        self._one_base_table = (
+            top
+            and self.fast
+            and len(sources) == 1
+            and sources[0][2] is None
+            and not sel.args.get("joins")
+            and not sel.args.get("laterals")
+        )
         if aggregating:
             if top:
                 self._plan_dominance(sel, by_alias, exprs, inner)
@@ -426,9 +504,7 @@ class _Rewriter:
                 if slot.kind == "fixed":  # same value on every row: a lifted scalar subquery
                     agg, kind = _fn("max", e), "fixed" if not top else "set"
                 elif slot.kind == "row" and top and self.fast:
-                    th = self.policy.thresholds
-                    need = th.u18_min_entities if self.minors_possible else th.min_entities
-                    bound = lower_bound_sql(e.sql("duckdb"), lower_bound_words(need))
+                    bound = self._bound_sql(slot, e.sql("duckdb"), "COUNT(*)")
                     agg = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
                     self.lower_bound.add(name)
                 elif slot.kind == "row":
@@ -905,6 +981,9 @@ class _Rewriter:
                     continue
                 e = exp.Case(ifs=[exp.If(this=cond.copy(), true=exprs[name].copy())])
                 if slot.kind == "row" and self.fast:
+                    # hashed bits, not row counts: a cell is a small share of its group,
+                    # below what the busiest entities could own alone (measured: the STEM
+                    # cells of 10M videos were never decided by row counts)
                     bound = lower_bound_sql(e.sql("duckdb"), lower_bound_words(need))
                     agg: exp.Expression = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
                 elif slot.kind == "row":
@@ -918,6 +997,21 @@ class _Rewriter:
                 terms[0] if len(terms) == 1 else exp.Least(this=terms[0], expressions=terms[1:])
             )
             self.cells = True
+
+    def _bound_sql(self, slot: Slot, ids_sql: str, count_sql: str) -> str:
+        """Cheapest provable lower bound on the distinct entities of a ``row`` slot's group.
+
+        From the group's row count (``count_sql``) when the slot is a column of the only base
+        table and its :class:`EntityRows` make that bound decisive; else hashed bits of the
+        ids (``ids_sql``).
+        """
+        th = self.policy.thresholds
+        need = th.u18_min_entities if self.minors_possible else th.min_entities
+        rows = self.entity_rows.get((slot.table, slot.column))
+        if self._one_base_table and rows is not None and rows_bound_useful(rows, need):
+            levels = [th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])]
+            return rows_bound_sql(count_sql, rows, levels)
+        return lower_bound_sql(ids_sql, lower_bound_words(need))
 
     def _inline_dominance_bound(
         self, value: exp.Expression, ent: exp.Expression, exprs: dict[str, exp.Expression]
@@ -1075,7 +1169,12 @@ def _distinct_union_as_select(node: exp.Expression) -> exp.Expression:
     return sel
 
 
-def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten:
+def rewrite(
+    sql: str,
+    policy: Policy,
+    minors_possible: bool = True,
+    entity_rows: dict[tuple[str, str], EntityRows] | None = None,
+) -> Rewritten:
     """Qualify ``sql`` against the dataset schema and add the contributor helper columns.
 
     ``minors_possible=False`` (a project without U18 approval, whose engine reads adult files
@@ -1091,7 +1190,8 @@ def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten
     >>> 'COUNT(DISTINCT "videos"."author_id")' in r.sql, 'BIT_OR' in r.fast_sql
     (True, True)
     """
-    key = (sql, id(policy), minors_possible)
+    rows_key = tuple(sorted((entity_rows or {}).items()))
+    key = (sql, id(policy), minors_possible, rows_key)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is policy:
         return hit[1]
@@ -1100,26 +1200,37 @@ def rewrite(sql: str, policy: Policy, minors_possible: bool = True) -> Rewritten
         tree = qualify(tree, schema=dataset_schema(), dialect="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
-    result = _rewrite_both(tree, policy, minors_possible)
+    result = _rewrite_both(tree, policy, minors_possible, entity_rows)
     _CACHE[key] = (policy, result)
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     return result
 
 
-_CACHE: dict[tuple[str, int, bool], tuple[Policy, Rewritten]] = {}
+_CACHE: dict[tuple[object, ...], tuple[Policy, Rewritten]] = {}
 _CACHE_SIZE = 256
 
 
-def _rewrite_both(tree: exp.Expression, policy: Policy, minors_possible: bool) -> Rewritten:
+def _rewrite_both(
+    tree: exp.Expression,
+    policy: Policy,
+    minors_possible: bool,
+    entity_rows: dict[tuple[str, str], EntityRows] | None,
+) -> Rewritten:
     exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
-    fast = _rewrite(tree, policy, minors_possible, fast=True)
+    fast = _rewrite(tree, policy, minors_possible, fast=True, entity_rows=entity_rows)
     if fast.sql == exact.sql:
         return exact
     return dataclasses.replace(exact, fast_sql=fast.sql, lower_bound_slots=fast.lower_bound_slots)
 
 
-def _rewrite(tree: exp.Expression, policy: Policy, minors_possible: bool, fast: bool) -> Rewritten:
+def _rewrite(
+    tree: exp.Expression,
+    policy: Policy,
+    minors_possible: bool,
+    fast: bool,
+    entity_rows: dict[tuple[str, str], EntityRows] | None = None,
+) -> Rewritten:
     """One rewrite pass over a qualified tree (changed in place); ``fast``: lower bounds."""
     if not isinstance(tree, exp.Query):
         raise ContributorsUnknown("only a single query can be executed")
@@ -1128,7 +1239,7 @@ def _rewrite(tree: exp.Expression, policy: Policy, minors_possible: bool, fast: 
             raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
     outputs = tuple(tree.named_selects)
     tree = tree.transform(_distinct_union_as_select)
-    rw = _Rewriter(policy, minors_possible, fast)
+    rw = _Rewriter(policy, minors_possible, fast, entity_rows)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
     for t in sorted(raw):

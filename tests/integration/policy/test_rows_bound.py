@@ -1,0 +1,138 @@
+"""Row-count bounds on distinct entities: never above the truth, never change a release.
+
+The fast pass may bound a single-table group's distinct entities by its row count and the
+rows of the table's busiest entities (:func:`vce.policy.rewrite.rows_bound_sql`). These tests
+force that bound on the small generated dataset (where it would not be chosen by itself) and
+check it from the attacker's side: every bound is at most the exact count computed by plain
+DuckDB, and the released rows are exactly those of the exact path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from policy_oracle import plain_connection
+
+import vce.policy.execute as execute
+import vce.policy.rewrite as rewrite_mod
+from vce.policy import Context
+from vce.policy.engine import collect_files, entity_rows, locked_cursor
+from vce.policy.model import load_policy
+
+POLICY = load_policy()
+
+QUERIES = [
+    "SELECT region_code, count(*) AS n FROM videos GROUP BY region_code",
+    "SELECT region_code, date_trunc('month', create_time) AS m, count(*) AS n "
+    "FROM videos GROUP BY ALL",
+    "SELECT region_code, avg(CASE WHEN is_stem_verified THEN 1.0 ELSE 0.0 END) AS s, "
+    "count(*) AS n FROM videos GROUP BY region_code",
+    "SELECT region_code, count_if(video_duration < 15) AS short FROM videos GROUP BY 1",
+    "SELECT date_trunc('month', create_time) AS m, count(*) AS n FROM follows GROUP BY 1",
+    "SELECT age_band, region_code, count(*) AS n FROM users GROUP BY ALL",
+    "SELECT date_trunc('week', create_time) AS w, count(*) AS n FROM comments "
+    "WHERE like_count > 3 GROUP BY 1",
+]
+
+
+@pytest.fixture
+def forced_rows_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Use the row-count bound wherever it is valid, however small the dataset."""
+    monkeypatch.setattr(rewrite_mod, "ROWS_BOUND_SHARE", 1)
+    monkeypatch.setattr(rewrite_mod, "_CACHE", {})
+
+
+def _ctx(u18: bool, min_entities: int | None = None, u18_min: int | None = None) -> Context:
+    policy = POLICY
+    if min_entities is not None:
+        th = dataclasses.replace(
+            POLICY.thresholds,
+            min_entities=min_entities,
+            u18_min_entities=u18_min or POLICY.thresholds.u18_min_entities,
+        )
+        policy = dataclasses.replace(POLICY, thresholds=th)
+    return Context(policy=policy, u18_approved=u18)
+
+
+@pytest.mark.parametrize("u18", [False, True])
+@pytest.mark.parametrize("sql", QUERIES)
+def test_row_count_bound_never_exceeds_the_exact_distinct_count(
+    dataset: Path, sql: str, u18: bool, forced_rows_bound: None
+) -> None:
+    ctx = _ctx(u18)
+    rw = rewrite_mod.rewrite(sql, ctx.policy, minors_possible=u18)
+    tables = collect_files([dataset], u18)
+    con = locked_cursor({t: tables[t] for t in rw.tables})
+    fast = execute._with_entity_rows(sql, rw, ctx, con, tables)
+    con.close()
+    assert fast.fast_sql and "COUNT(*) >" in fast.fast_sql  # the row-count bound is in use
+    plain = plain_connection(dataset, u18)
+    keys = list(rw.output_columns)
+    names = keys + list(fast.lower_bound_slots)
+    cols = ", ".join(f'"{c}"' for c in names)
+    got = plain.execute(f"SELECT {cols} FROM ({fast.fast_sql})").fetchall()
+    exact = plain.execute(f"SELECT {cols} FROM ({rw.sql})").fetchall()
+    n = len(keys)
+    truth = {tuple(r[:n]): r[n:] for r in exact}
+    assert len(got) == len(exact) > 0
+    for row in got:
+        for bound, true in zip(row[n:], truth[tuple(row[:n])], strict=True):
+            assert 0 <= bound <= true
+            assert (bound == 0) == (true == 0)
+
+
+@pytest.mark.parametrize(("min_entities", "u18_min"), [(2, 3), (10, 50), (200, 50)])
+@pytest.mark.parametrize("u18", [False, True])
+def test_release_with_row_count_bounds_equals_the_exact_release(
+    dataset: Path,
+    u18: bool,
+    min_entities: int,
+    u18_min: int,
+    forced_rows_bound: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctx = _ctx(u18, min_entities, u18_min)
+    bounded = [execute.run_checked(sql, ctx, [dataset]) for sql in QUERIES]
+    monkeypatch.setattr(execute, "entity_rows", lambda *a, **k: {})
+    monkeypatch.setattr(execute, "_final_sql", _exact_only(execute._final_sql))
+    exact = [execute.run_checked(sql, ctx, [dataset]) for sql in QUERIES]
+    decided_by_bounds = [b for b in bounded if b.checks and b.checks[0].detail]
+    if min_entities == 2 and not u18:  # low thresholds: small groups are decided on bounds
+        assert decided_by_bounds
+    for sql, b, e in zip(QUERIES, bounded, exact, strict=True):
+        assert b.allowed == e.allowed, sql
+        assert b.suppressed_rows == e.suppressed_rows, sql
+        assert _rows(b.table) == _rows(e.table), sql  # no ORDER BY: compare as sets
+
+
+def _rows(table: pa.Table) -> list[str]:
+    return sorted(repr(sorted(r.items())) for r in table.to_pylist())
+
+
+def _exact_only(final_sql):  # type: ignore[no-untyped-def]
+    """Always hand out the exact query, so the reference never takes a fast path."""
+
+    def exact(rw: rewrite_mod.Rewritten, fast: bool = False) -> str:
+        return final_sql(rw, fast=False)
+
+    return exact
+
+
+def test_entity_rows_match_a_plain_group_by(dataset: Path) -> None:
+    tables = collect_files([dataset], False)
+    con = locked_cursor({"videos": tables["videos"]})
+    counts = entity_rows(con, {"videos": tables["videos"]}, {"videos": ("author_id",)}, 10)
+    con.close()
+    plain = plain_connection(dataset, False)
+    per_author = [
+        n
+        for (n,) in plain.execute(
+            "SELECT count(*) AS n FROM videos GROUP BY author_id ORDER BY n DESC LIMIT 10"
+        ).fetchall()
+    ]
+    rows = counts[("videos", "author_id")]
+    assert rows.total == plain.execute("SELECT count(*) FROM videos").fetchone()[0]
+    assert rows.busiest == tuple(sum(per_author[: i + 1]) for i in range(len(per_author)))
