@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
+
+from sandbox_container import HARDENING_FLAGS, docker
 
 pytestmark = pytest.mark.docker
 
@@ -126,3 +129,26 @@ def test_no_docker_socket_and_a_new_home_gets_the_getting_started_notebook(sandb
         assert rc != 0, f"{socket} is visible in the sandbox"
     rc, out, _ = sandbox_container.sh("ls -A ~")
     assert rc == 0 and "getting-started.ipynb" in out.split()
+
+
+def test_server_refuses_to_start_when_the_hardening_cannot_be_imported(sandbox_image, tmp_path):
+    """Fail closed: shadow the ``vce`` package with a broken one; the server must not listen."""
+    shadow = tmp_path / "shadow" / "vce"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('hardening sabotaged by the test')\n")
+    for p in (shadow.parent, shadow, shadow / "__init__.py"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    name = f"vce-failclosed-{uuid.uuid4().hex[:8]}"
+    try:
+        proc = docker(
+            "run", "--name", name, "--network", "none", *HARDENING_FLAGS,
+            "--volume", f"{shadow.parent}:/shadow:ro", "--env", "PYTHONPATH=/shadow",
+            sandbox_image, "jupyter", "lab", "--no-browser", "--ServerApp.ip=0.0.0.0",
+            check=False, timeout=120,
+        )  # fmt: skip
+    finally:
+        docker("rm", "--force", name, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "contents_manager_class" in output
+    assert "is running at" not in output
