@@ -111,6 +111,25 @@ def make_sandbox_mount(dataset: Path, dest: Path) -> Path:
     return dest
 
 
+class JSONHandler(BaseHTTPRequestHandler):
+    """A quiet request handler for stub services that answer JSON."""
+
+    extra_headers: dict[str, str] = {}  # noqa: RUF012 (read-only per subclass)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        for key, value in self.extra_headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 @dataclass
 class StubAirlock:
     """The airlock's documented export API, answering from memory, for one sandbox token.
@@ -134,18 +153,7 @@ class StubAirlock:
         """Listen on ``host`` (the test network's gateway) on a free port."""
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JSONHandler):
             def _authorised(self) -> bool:
                 if self.headers.get("Authorization") == f"token {stub.token}":
                     return True

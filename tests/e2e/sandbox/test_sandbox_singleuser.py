@@ -14,13 +14,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import pytest
 import requests
 
-from sandbox_container import HARDENING_FLAGS, JUPYTER_PORT, docker
+from sandbox_container import HARDENING_FLAGS, JUPYTER_PORT, JSONHandler, docker
 
 pytestmark = pytest.mark.docker
 
@@ -35,18 +34,8 @@ class StubHubAPI(ThreadingHTTPServer):
         self.user_token = user_token
         hub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-JupyterHub-Version", HUB_VERSION)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JSONHandler):
+            extra_headers = {"X-JupyterHub-Version": HUB_VERSION}  # noqa: RUF012
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/hub/api":
