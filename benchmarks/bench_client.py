@@ -66,7 +66,7 @@ def _plain(data: Path, threads: int, memory: str | None) -> duckdb.DuckDBPyConne
     if memory:
         config["memory_limit"] = memory
     con = duckdb.connect(":memory:", config=config)
-    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar = false")  # both sides off: clean `make bench` output
     for v in _views(discover(data)):
         con.execute(f'CREATE VIEW "{v.name}" AS {view_sql(v.source)}')
     return con
@@ -87,8 +87,11 @@ def main() -> None:
 def _run(data: Path, label: str) -> None:
     limits = detect_limits()
     print(f"dataset: {label}")
-    print(f"both sides: {limits.describe()}; median of alternating runs; results fetched as .df()")
-    sandbox = vce.connect(data, quiet=True)
+    print(
+        f"both sides: {limits.describe()}; median of alternating runs; "
+        "results fetched as .df(); progress bars off"
+    )
+    sandbox = vce.connect(data, quiet=True, progress_bar=False)
     plain = _plain(data, limits.threads, limits.memory_limit)
     (videos,) = plain.sql("SELECT count(*) FROM videos").fetchone()
     print(f"videos: {videos:,}")
