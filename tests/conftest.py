@@ -1,10 +1,11 @@
-"""Shared fixtures. Prerequisites missing locally skip; under CI (VCE_REQUIRE_ALL=1) they fail."""
+"""Shared fixtures: the generated dataset and the hardened sandbox container.
+
+Missing prerequisites go through ``prereq.require`` (skip locally, fail in CI).
+"""
 
 from __future__ import annotations
 
 import pytest
-
-from prereq import REQUIRE_ALL, require  # noqa: F401  (re-exported for older imports)
 
 
 @pytest.fixture(scope="session")
