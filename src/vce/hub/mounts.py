@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vce.data.schema import AUDIENCES
+
 AUDIENCE_PREFIX = "audience="
-ADULT = "adult"
-SYNTHETIC = "minor_synthetic"
+ADULT, _MINOR, SYNTHETIC = AUDIENCES  # the dataset layout's partition names (vce.data)
 METADATA_FILES = ("manifest.json",)
 
 
