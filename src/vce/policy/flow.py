@@ -544,7 +544,7 @@ class Flow:
         if isinstance(node, exp.Not):
             return self.kind(node.this, scope, agg, keys, not neg)
         if isinstance(node, (exp.Subquery, exp.Select, exp.SetOperation)):
-            return self._scalar_subquery(node, scope)
+            return self._scalar_subquery(node)
         if isinstance(node, exp.Exists):
             sub = self._sub_scope(node.this)
             if sub is not None:
@@ -739,7 +739,7 @@ class Flow:
         left = self.kind(node.this, scope, agg, keys)
         query = node.args.get("query")
         if query is not None:
-            right = [self._scalar_subquery(query, scope, membership=True)]
+            right = [self._scalar_subquery(query, membership=True)]
             name = "in_subquery"
         else:
             right = [self.kind(e, scope, agg, keys) for e in node.expressions]
@@ -748,9 +748,7 @@ class Flow:
         self.facts.add("compare", Fact(node, max(operands), name, (operands, neg)))
         return self._predicate_kind(operands)
 
-    def _scalar_subquery(
-        self, node: exp.Expression, scope: Scope, membership: bool = False
-    ) -> Kind:
+    def _scalar_subquery(self, node: exp.Expression, membership: bool = False) -> Kind:
         sub = self._sub_scope(node)
         if sub is None:  # not a query we know: never a key
             return Kind.CONSTANT

@@ -495,7 +495,7 @@ class _Rewriter:
         )
         if aggregating:
             if top:
-                self._plan_dominance(sel, by_alias, exprs, inner)
+                self._plan_dominance(sel, by_alias, exprs)
                 self._plan_cells(sel, exprs, inner)
             counted = top or scalar
             for name, slot in inner.slots.items():
@@ -894,7 +894,6 @@ class _Rewriter:
         sel: exp.Select,
         by_alias: dict[str, tuple[str, Layout | None]],
         exprs: dict[str, exp.Expression],
-        inner: Layout,
     ) -> None:
         """For each released sum of a dominance measure, build the exact top-n side query."""
         for p in sel.expressions:
