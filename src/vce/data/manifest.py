@@ -132,15 +132,15 @@ def verify(root: Path) -> dict[str, Any]:
             if sha256_file(p) != f["sha256"]:
                 raise DatasetError(f"{table}: {rel} checksum differs from the manifest")
             try:
-                meta = pq.read_metadata(p)
-                schema = pq.read_schema(p)
+                footer = pq.ParquetFile(p)  # one footer read gives rows and schema
             except (pa.ArrowException, OSError) as exc:
                 raise DatasetError(f"{table}: {rel} is not readable Parquet: {exc}") from None
-            if meta.num_rows != f["rows"]:
+            if footer.metadata.num_rows != f["rows"]:
                 raise DatasetError(
-                    f"{table}: {rel} holds {meta.num_rows} rows, manifest says {f['rows']}"
+                    f"{table}: {rel} holds {footer.metadata.num_rows} rows, "
+                    f"manifest says {f['rows']}"
                 )
-            if schema_doc(schema) != tdoc["schema"]:
+            if schema_doc(footer.schema_arrow) != tdoc["schema"]:
                 raise DatasetError(f"{table}: {rel} schema differs from the manifest")
     for p in sorted(root.rglob("*.parquet")):
         rel = p.relative_to(root).as_posix()
