@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from vce.data.layout import DatasetError, PartitionedWriter, atomic_dataset_dir
 from vce.data.manifest import build_manifest
-from vce.data.schema import MINOR_AGE_BANDS
+from vce.data.schema import AUDIENCES, MINOR_AGE_BANDS
 from vce.data.synthetic import SynthState, synthesize
 from vce.policy.model import ColumnClass, Policy, load_policy
 
@@ -65,8 +65,7 @@ def _check_against_policy(
         schema = None
         for path in paths:
             try:
-                s = pq.read_schema(path)
-                pq.read_metadata(path)
+                s = pq.ParquetFile(path).schema_arrow
             except (pa.ArrowException, OSError) as exc:
                 raise DatasetError(
                     f"{path} is not readable Parquet ({exc}); re-export it"
@@ -166,28 +165,22 @@ def import_extracts(
                 if not entity:
                     for batch in con.sql("SELECT * FROM src").fetch_arrow_reader(BATCH_ROWS):
                         writer.write(table, pa.Table.from_batches([batch]).cast(schemas[table]))
-                    if table not in writer.files:
-                        writer.write(table, schemas[table].empty_table())
+                    writer.ensure(table, schemas[table])
                     continue
                 any_minor = " OR ".join(f'"{c}" IN (SELECT id FROM minor_ids)' for c in entity)
                 for audience, cond in (("adult", f"NOT ({any_minor})"), ("minor", any_minor)):
                     reader = con.sql(f"SELECT * FROM src WHERE {cond}").fetch_arrow_reader(
                         BATCH_ROWS
                     )
-                    wrote = False
                     for i, batch in enumerate(reader):
                         part = pa.Table.from_batches([batch]).cast(schemas[table])
                         writer.write(table, part, audience)
-                        wrote = True
                         if audience == "minor":
                             rng = np.random.default_rng([chunk_no, i, 1])
                             fake = synthesize(table, part, policy.tables[table], state, rng)
                             writer.write(table, fake, "minor_synthetic")
-                    if not wrote:
-                        empty = schemas[table].empty_table()
-                        writer.write(table, empty, audience)
-                        if audience == "minor":
-                            writer.write(table, empty, "minor_synthetic")
+                for audience in AUDIENCES:
+                    writer.ensure(table, schemas[table], audience)
         policy_file = Path(policy.source)
         policy_hash = hashlib.sha256(policy_file.read_bytes()).hexdigest()
         return build_manifest(

@@ -121,5 +121,10 @@ class PartitionedWriter:
         rel = path.relative_to(self.root).as_posix()
         self.files.setdefault(table, []).append((rel, data.num_rows))
 
+    def ensure(self, table: str, schema: pa.Schema, audience: str | None = None) -> None:
+        """Write an empty part if the partition has none, so every partition exists on disk."""
+        if (table, audience) not in self._counter:
+            self.write(table, schema.empty_table(), audience)
+
     def _write(self, data: pa.Table, path: Path) -> None:
         pq.write_table(data, path, compression=self.compression, row_group_size=256 * 1024)
