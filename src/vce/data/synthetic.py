@@ -89,15 +89,17 @@ def synthesize(
             if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
                 string_ids.append(name)
                 continue
-            if cp.refers is None or (
-                cp.refers.split(".", 1)[0] == table and name in (policy.entity or ())
-            ):
+            own_key = cp.refers is None or (
+                cp.refers.split(".", 1)[0] == table and name in policy.entity
+            )
+            if own_key:
                 values, k = pa.array(make_ids(table, own, synthetic=True)), own
             else:
                 values, k = _reference(cp.refers, n, state, rng)
-                nulls = pc.is_null(_resample(col, rng.integers(0, max(n, 1), n))) if n else None
-                if nulls is not None and pc.any(nulls).as_py():
-                    values = pc.if_else(nulls, pa.nulls(n, values.type), values)
+                if n:  # keep the column's share of missing references
+                    nulls = pc.is_null(_resample(col, rng.integers(0, n, n)))
+                    if pc.any(nulls).as_py():
+                        values = pc.if_else(nulls, pa.nulls(n, values.type), values)
             if name in policy.entity and person_index is None:
                 person_index = k
             columns[name] = values.cast(col.type)
