@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
@@ -30,8 +31,19 @@ _ARROW_TO_DUCKDB = {
     "bool": "BOOLEAN",
     "string": "VARCHAR",
     "timestamp[us]": "TIMESTAMP",
-    "list<item: string>": "VARCHAR[]",
 }
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """DuckDB type name of a dataset column's Arrow type (``VARCHAR`` when unknown).
+
+    >>> duckdb_type(pa.list_(pa.string())), duckdb_type(pa.int8())
+    ('VARCHAR[]', 'TINYINT')
+    """
+    if pa.types.is_list(t):
+        return duckdb_type(t.value_type) + "[]"
+    return _ARROW_TO_DUCKDB.get(str(t), "VARCHAR")
+
 
 # Function names whose call syntax is not ``name(args)``; their sqlglot node types directly.
 _SYNTAX_FUNCTIONS: dict[str, tuple[type[exp.Expression], ...]] = {
@@ -88,7 +100,7 @@ def _duckdb_type(table: str, column: str) -> str:
     spec = TABLES.get(table)
     if spec is None or column not in spec.schema.names:
         return "VARCHAR"
-    return _ARROW_TO_DUCKDB.get(str(spec.schema.field(column).type), "VARCHAR")
+    return duckdb_type(spec.schema.field(column).type)
 
 
 def _function_types(names: frozenset[str]) -> tuple[frozenset[type], frozenset[str]]:

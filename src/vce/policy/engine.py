@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from vce.data.schema import TABLES
+from vce.policy.context import duckdb_type
 from vce.policy.rewrite import EntityRows
 
 
@@ -105,26 +106,10 @@ def _sql_str(value: str) -> str:
 def _empty_view_sql(name: str) -> str:
     """Build a typed, empty view for a table with no allowed files (e.g. only minors)."""
     table = TABLES[name]
-    cols = [f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in table.schema]
+    cols = [f'CAST(NULL AS {duckdb_type(f.type)}) AS "{f.name}"' for f in table.schema]
     if table.about_people:
         cols.append("CAST(NULL AS VARCHAR) AS audience")
     return f'CREATE VIEW "{name}" AS SELECT {", ".join(cols)} WHERE false'
-
-
-def _duck_type(t: object) -> str:
-    import pyarrow as pa
-
-    mapping = {
-        pa.int64(): "BIGINT",
-        pa.int32(): "INTEGER",
-        pa.int8(): "TINYINT",
-        pa.float64(): "DOUBLE",
-        pa.string(): "VARCHAR",
-        pa.bool_(): "BOOLEAN",
-        pa.timestamp("us"): "TIMESTAMP",
-        pa.list_(pa.string()): "VARCHAR[]",
-    }
-    return mapping.get(t, "VARCHAR")  # type: ignore[call-overload]
 
 
 def open_locked(

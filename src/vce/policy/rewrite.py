@@ -30,13 +30,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 
 from vce.data.schema import TABLES
 from vce.policy.checks.rounding import rounded_sql
+from vce.policy.context import duckdb_type
 from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
@@ -205,25 +205,11 @@ def lower_bound_words(threshold: int) -> int:
     return max(1, -(-threshold * 4 // 64))
 
 
-def _duck_type(t: pa.DataType) -> str:
-    if pa.types.is_list(t):
-        return _duck_type(t.value_type) + "[]"
-    return {
-        "int64": "BIGINT",
-        "int32": "INTEGER",
-        "int8": "TINYINT",
-        "double": "DOUBLE",
-        "string": "VARCHAR",
-        "bool": "BOOLEAN",
-        "timestamp[us]": "TIMESTAMP",
-    }.get(str(t), "VARCHAR")
-
-
 def dataset_schema() -> dict[str, dict[str, str]]:
     """Column types of every table, plus the ``audience`` partition column of people tables."""
     out: dict[str, dict[str, str]] = {}
     for name, table in TABLES.items():
-        cols = {f.name: _duck_type(f.type) for f in table.schema}
+        cols = {f.name: duckdb_type(f.type) for f in table.schema}
         if table.about_people:
             cols["audience"] = "VARCHAR"
         out[name] = cols
