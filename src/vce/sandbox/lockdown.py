@@ -17,7 +17,7 @@ import duckdb
 
 from vce.data.schema import TABLES
 from vce.sandbox.limits import Limits
-from vce.sandbox.mount import SYNTHETIC_LABEL, Dataset, Mount, TableSource
+from vce.sandbox.mount import Dataset, Mount, TableSource
 
 LOCKED_SETTINGS = {
     "enable_external_access": "false",
@@ -147,4 +147,4 @@ def open_locked(
     return con, views
 
 
-__all__ = ["LOCKED_SETTINGS", "SYNTHETIC_LABEL", "View", "open_locked", "view_sql"]
+__all__ = ["LOCKED_SETTINGS", "View", "open_locked", "view_sql"]

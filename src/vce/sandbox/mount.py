@@ -25,7 +25,6 @@ from vce.data.schema import TABLES
 
 SANDBOX_PARTITIONS = {"adult": "adult", "minor_synthetic": "minor"}
 """Partition folder value → the ``audience`` label the sandbox shows for its rows."""
-SYNTHETIC_LABEL = "minor"
 
 
 class MountError(Exception):
@@ -84,13 +83,13 @@ def _parquet_glob(directory: Path) -> str | None:
 
 
 def _table_source(name: str, directory: Path) -> TableSource:
-    audience_dirs = {p.name.split("=", 1)[1]: p for p in directory.glob("audience=*") if p.is_dir()}
-    if not audience_dirs:
+    audiences = {p.name.split("=", 1)[1] for p in directory.glob("audience=*") if p.is_dir()}
+    if not audiences:
         glob = _parquet_glob(directory)
         return TableSource(name, directory, (("", glob),) if glob else (), partitioned=False)
     parts = []
     for value, label in SANDBOX_PARTITIONS.items():
-        glob = _parquet_glob(audience_dirs.get(value, directory / f"audience={value}"))
+        glob = _parquet_glob(directory / f"audience={value}")
         if glob:
             parts.append((label, glob))
     return TableSource(
@@ -98,7 +97,7 @@ def _table_source(name: str, directory: Path) -> TableSource:
         directory,
         tuple(parts),
         partitioned=True,
-        real_minor_present="minor" in audience_dirs,
+        real_minor_present="minor" in audiences,
     )
 
 
