@@ -240,12 +240,6 @@ class AirlockClient:
         doc = self._request("GET", f"api/requests?{query}")
         return ExportList(tuple(ExportRequest(r) for r in (doc or {}).get("requests", [])))
 
-    def export(self, request_id: str) -> ExportRequest:
-        """Fetch one request with its check report."""
-        return ExportRequest(
-            self._request("GET", f"api/requests/{urllib.parse.quote(str(request_id))}")
-        )
-
 
 def _refusal(e: urllib.error.HTTPError, url: str) -> AirlockRefused:
     """Turn the airlock's JSON error (or whatever came back) into a readable exception."""
