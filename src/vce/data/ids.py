@@ -35,14 +35,9 @@ def make_ids(space: str, index: np.ndarray, *, synthetic: bool = False) -> np.nd
     >>> b = make_ids("users", np.arange(5), synthetic=True)
     >>> len(set(a) | set(b))
     10
-    >>> bool(is_synthetic(b).all()), bool(is_synthetic(a).any())
+    >>> bool((b < 0).all()), bool((a < 0).any())
     (True, False)
     """
     scrambled = ((index.astype(np.uint64) * _MULT) & _MASK).astype(np.int64)
     ids = scrambled + np.int64(BASES.get(space, _OTHER_BASE))
     return -ids if synthetic else ids
-
-
-def is_synthetic(ids: np.ndarray) -> np.ndarray:
-    """True where ``ids`` are synthetic (negative)."""
-    return ids < 0
