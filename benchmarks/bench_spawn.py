@@ -99,8 +99,8 @@ def bare_container_seconds(runs: int = 5) -> list[float]:
     return out
 
 
-def _login_and_spawn(base: str, user: str, password: str, project: str) -> float:
-    t0 = time.perf_counter()
+def _login(base: str, user: str, password: str) -> tuple[requests.Session, dict[str, str]]:
+    """A logged-in browser-like session and the XSRF header its API calls need."""
     s = requests.Session()
     s.get(f"{base}/hub/login", timeout=30)
     s.post(
@@ -108,8 +108,12 @@ def _login_and_spawn(base: str, user: str, password: str, project: str) -> float
         data={"username": user, "password": password, "_xsrf": s.cookies.get("_xsrf")},
         timeout=60,
     )
-    xsrf = s.cookies.get("_xsrf", path="/hub/") or s.cookies.get("_xsrf")
-    h = {"X-XSRFToken": xsrf}
+    return s, {"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/") or s.cookies.get("_xsrf")}
+
+
+def _login_and_spawn(base: str, user: str, password: str, project: str) -> float:
+    t0 = time.perf_counter()
+    s, h = _login(base, user, password)
     r = s.post(f"{base}/hub/api/users/{user}/servers/{project}", headers=h, timeout=120)
     r.raise_for_status()
     while True:
@@ -139,14 +143,7 @@ def _names(network: str) -> list[str]:
 
 def _wait_stopped(base: str, user: str, password: str, project: str) -> None:
     """Log in and stop the (killed) server through the API so the next start is a fresh one."""
-    s = requests.Session()
-    s.get(f"{base}/hub/login", timeout=30)
-    s.post(
-        f"{base}/hub/login",
-        data={"username": user, "password": password, "_xsrf": s.cookies.get("_xsrf")},
-        timeout=60,
-    )
-    h = {"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/") or s.cookies.get("_xsrf")}
+    s, h = _login(base, user, password)
     s.delete(f"{base}/hub/api/users/{user}/servers/{project}", headers=h, timeout=120)
     for _ in range(600):
         sv = s.get(f"{base}/hub/api/users/{user}", headers=h, timeout=30).json()["servers"]
