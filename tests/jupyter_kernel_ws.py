@@ -75,7 +75,8 @@ def _execute_request(code: str, session: str) -> dict[str, Any]:
     }
 
 
-async def _run_cells(ws_url: str, token: str, cells: list[str], timeout: float) -> list[CellRun]:
+async def run_cells(ws_url: str, token: str, cells: list[str], timeout: float) -> list[CellRun]:
+    """Run ``cells`` in order on the kernel at ``ws_url``; stop after the first that fails."""
     conn = await websocket_connect(
         HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, request_timeout=timeout)
     )
@@ -138,7 +139,7 @@ def run_notebook(
     session = created.json()
     ws_url = base_url.replace("http", "ws", 1) + f"api/kernels/{session['kernel']['id']}/channels"
     try:
-        runs = asyncio.run(_run_cells(ws_url, token, cells, timeout))
+        runs = asyncio.run(run_cells(ws_url, token, cells, timeout))
     finally:
         requests.delete(f"{base_url}api/sessions/{session['id']}", headers=headers, timeout=60)
     return model, runs

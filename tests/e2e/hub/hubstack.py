@@ -8,7 +8,6 @@ project so that the order of tests does not matter.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 
 import requests
 
+from jupyter_kernel_ws import run_cells
 from prereq import require
 
 IMAGE = os.environ.get("VCE_SANDBOX_IMAGE", "vce-notebook:latest")
@@ -179,64 +179,22 @@ class HubUser:
         try:
             ws = self.dep.url.replace("http", "ws", 1)
             url = f"{ws}/user/{self.name}/{project}/api/kernels/{kid}/channels"
-            return asyncio.run(_run_cell(url, self.token, code, timeout))
+            (run,) = asyncio.run(run_cells(url, self.token, [code], timeout))
         finally:
             self.server_api(project, f"kernels/{kid}", "DELETE")
+        errors = [o["content"] for o in run.outputs if o["msg_type"] == "error"]
+        return {
+            "stdout": "".join(
+                o["content"]["text"] for o in run.outputs if o["msg_type"] == "stream"
+            ),
+            "error": f"{errors[-1]['ename']}: {errors[-1]['evalue']}" if errors else "",
+            "status": run.status,
+        }
 
     def airlock(self, method: str, path: str, **kw: Any) -> requests.Response:
         url = f"{self.dep.url}/services/airlock/{path}"
         headers = {"Authorization": f"token {self.token}"}
         return requests.request(method, url, headers=headers, timeout=60, **kw)
-
-
-async def _run_cell(url: str, token: str, code: str, timeout: float) -> dict[str, str]:
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    conn = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}))
-    msg_id = uuid.uuid4().hex
-    conn.write_message(
-        json.dumps(
-            {
-                "header": {
-                    "msg_id": msg_id,
-                    "username": "e2e",
-                    "session": uuid.uuid4().hex,
-                    "msg_type": "execute_request",
-                    "version": "5.3",
-                },
-                "parent_header": {},
-                "metadata": {},
-                "channel": "shell",
-                "content": {
-                    "code": code,
-                    "silent": False,
-                    "store_history": False,
-                    "user_expressions": {},
-                    "allow_stdin": False,
-                },
-            }
-        )
-    )
-    out: dict[str, str] = {"stdout": "", "error": "", "status": ""}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        raw = await asyncio.wait_for(conn.read_message(), timeout=deadline - time.monotonic())
-        if raw is None:
-            break
-        msg = json.loads(raw)
-        if msg.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        kind = msg["header"]["msg_type"]
-        if kind == "stream":
-            out["stdout"] += msg["content"]["text"]
-        elif kind == "error":
-            out["error"] = f"{msg['content']['ename']}: {msg['content']['evalue']}"
-        elif kind == "execute_reply":
-            out["status"] = msg["content"]["status"]
-            break
-    conn.close()
-    return out
 
 
 def write_config(root: Path, data_root: Path, subnet_octet: int, name: str) -> Path:
