@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "integration" / "airlock"))
-from airlock_hub import Hub, setup_projects, start_hub
+from airlock_hub import Hub, running_hub
 
 from prereq import require
 
@@ -21,14 +20,8 @@ CHROMIUM = "/usr/bin/chromium"
 def browser_hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
 ) -> Iterator[Hub]:
-    proxy = shutil.which("configurable-http-proxy")
-    require(proxy is not None, "configurable-http-proxy")
-    h = start_hub(tmp_path_factory.mktemp("browserhub"), datasets={"demo": dataset})
-    try:
-        setup_projects(h)
+    with running_hub(tmp_path_factory.mktemp("browserhub"), datasets={"demo": dataset}) as h:
         yield h
-    finally:
-        h.stop()
 
 
 @pytest.fixture(scope="module")

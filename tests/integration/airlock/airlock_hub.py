@@ -16,11 +16,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from prereq import require
 from vce.airlock.authz import Principal
 from vce.airlock.config import ADMIN_SCOPE, REVIEW_SCOPE
 
@@ -211,6 +214,19 @@ def start_hub(
         hub.stop()
         raise
     return hub
+
+
+@contextmanager
+def running_hub(workdir: Path, **kw) -> Iterator[Hub]:
+    """A started hub (see :func:`start_hub`) with projects p1 and p2 set up; stopped on exit.
+    Skips (or fails in CI) when configurable-http-proxy is missing."""
+    require(shutil.which("configurable-http-proxy") is not None, "configurable-http-proxy")
+    h = start_hub(workdir, **kw)
+    try:
+        setup_projects(h)
+        yield h
+    finally:
+        h.stop()
 
 
 def setup_projects(h: Hub) -> None:

@@ -4,14 +4,13 @@ a real JupyterHub + proxy running the airlock as a managed service."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airlock_hub import Hub, setup_projects, start_hub
+from airlock_hub import Hub, running_hub
 
 from prereq import require
 from vce.airlock import projects
@@ -94,11 +93,5 @@ def hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
 ) -> Iterator[Hub]:
     """A real hub + proxy + airlock (SQLite) with projects p1 and p2 set up over the admin API."""
-    proxy = shutil.which("configurable-http-proxy")
-    require(proxy is not None, "configurable-http-proxy")
-    h = start_hub(tmp_path_factory.mktemp("hub"), datasets={"demo": dataset})
-    try:
-        setup_projects(h)
+    with running_hub(tmp_path_factory.mktemp("hub"), datasets={"demo": dataset}) as h:
         yield h
-    finally:
-        h.stop()

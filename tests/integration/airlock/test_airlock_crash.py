@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from airlock_hub import Hub, setup_projects, start_hub, who
+from airlock_hub import Hub, running_hub, who
 from test_airlock_api import GOOD_SQL, call, submit, wait_state
 
-from prereq import require
 from vce.airlock import audit
 from vce.airlock.config import Settings
 from vce.airlock.workflow import Airlock
@@ -33,11 +32,7 @@ def slow_hub(
     """A hub whose airlock pauses 2 s inside re-execution and inside release writing (fault
     injection), and which restarts a dead service within about a second. Loopback is declared
     a sandbox network here, so downloads from the tests count as coming from a sandbox."""
-    import shutil
-
-    proxy = shutil.which("configurable-http-proxy")
-    require(proxy is not None, "configurable-http-proxy")
-    h = start_hub(
+    with running_hub(
         tmp_path_factory.mktemp("slowhub"),
         datasets={"demo": dataset},
         extra_env={
@@ -46,12 +41,8 @@ def slow_hub(
             "VCE_AIRLOCK_SANDBOX_NETWORKS": "127.0.0.0/8",
         },
         poll_interval=1,
-    )
-    try:
-        setup_projects(h)
+    ) as h:
         yield h
-    finally:
-        h.stop()
 
 
 def store(h: Hub) -> sqlite3.Connection:

@@ -3,17 +3,14 @@ input and whoever the caller, no 5xx and no unhandled exception in the service."
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-from airlock_hub import Hub, setup_projects, start_hub
+from airlock_hub import Hub, running_hub
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-
-from prereq import require
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +18,10 @@ def fuzz_hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
 ) -> Iterator[Hub]:
     """Its own hub: the admin fuzzer creates, expires and edits projects at random."""
-    proxy = shutil.which("configurable-http-proxy")
-    require(proxy is not None, "configurable-http-proxy")
-    h = start_hub(tmp_path_factory.mktemp("fuzzhub"), datasets={"demo": dataset})
-    try:
-        setup_projects(h)
+    with running_hub(tmp_path_factory.mktemp("fuzzhub"), datasets={"demo": dataset}) as h:
         yield h
-    finally:
-        h.stop()
-        log = (h.dir / "hub.log").read_text(errors="replace")
-        assert "Uncaught exception" not in log, "the airlock raised an unhandled error"
+    log = (h.dir / "hub.log").read_text(errors="replace")
+    assert "Uncaught exception" not in log, "the airlock raised an unhandled error"
 
 
 @pytest.fixture(scope="module")

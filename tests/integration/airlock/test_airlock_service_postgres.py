@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airlock_hub import Hub, setup_projects, start_hub
+from airlock_hub import Hub, running_hub
 from test_airlock_api import call, submit, wait_checked, wait_state
-
-from prereq import require
 
 pytestmark = pytest.mark.postgres
 
@@ -20,14 +17,8 @@ pytestmark = pytest.mark.postgres
 def pg_hub(
     request: pytest.FixtureRequest, pg_url: str, tmp_path: Path, dataset: Path
 ) -> Iterator[Hub]:
-    proxy = shutil.which("configurable-http-proxy")
-    require(proxy is not None, "configurable-http-proxy")
-    h = start_hub(tmp_path / "hub", datasets={"demo": dataset}, db_url=pg_url)
-    try:
-        setup_projects(h)
+    with running_hub(tmp_path / "hub", datasets={"demo": dataset}, db_url=pg_url) as h:
         yield h
-    finally:
-        h.stop()
 
 
 def test_export_review_release_download_on_postgres(pg_hub: Hub) -> None:
