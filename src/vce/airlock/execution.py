@@ -8,9 +8,7 @@ check report and where the data came from (dataset versions and file hashes, pol
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vce.data.manifest import MANIFEST, read_manifest, sha256_file
 from vce.policy.model import DEFAULT_POLICY_PATH, Policy, load_policy
 
 
@@ -32,42 +31,17 @@ class Outcome:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _manifest_files(node: Any, out: dict[str, Any]) -> None:
-    """Collect every ``{path|file|name, sha256}`` entry of a dataset manifest, any nesting."""
-    if isinstance(node, dict):
-        if "sha256" in node:
-            key = node.get("path") or node.get("file") or node.get("name") or str(len(out))
-            out[str(key)] = node["sha256"]
-        for v in node.values():
-            _manifest_files(v, out)
-    elif isinstance(node, list):
-        for v in node:
-            _manifest_files(v, out)
-
-
 def dataset_provenance(name: str, root: Path) -> dict[str, Any]:
     """Name, version and file hashes of one dataset, from its ``manifest.json``."""
-    manifest_path = root / "manifest.json"
-    if not manifest_path.exists():
+    if not (root / MANIFEST).exists():
         return {"name": name, "version": None, "manifest_sha256": None, "files": {}}
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    files: dict[str, Any] = {}
-    _manifest_files(manifest.get("tables", manifest), files)
+    manifest = read_manifest(root)
     return {
         "name": name,
         "dataset": manifest.get("name", name),
         "version": manifest.get("version"),
-        "manifest_sha256": sha256_file(manifest_path),
-        "files": files,
+        "manifest_sha256": sha256_file(root / MANIFEST),
+        "files": {f["path"]: f["sha256"] for t in manifest["tables"].values() for f in t["files"]},
     }
 
 
