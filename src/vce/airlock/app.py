@@ -14,7 +14,6 @@ import mimetypes
 import os
 import secrets
 from typing import Any
-from urllib.parse import urlencode
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
@@ -395,8 +394,3 @@ def make_app(airlock: Airlock, worker: Worker, prefix: str | None = None) -> web
         template_path=None,
         static_url_prefix=url_path_join(prefix, "static/"),
     )
-
-
-def login_redirect(prefix: str, target: str, **args: str) -> str:
-    """Build a service-relative URL with query arguments."""
-    return url_path_join(prefix, target) + ("?" + urlencode(args) if args else "")

@@ -39,10 +39,6 @@ class Worker:
         self._queue.put(None)
         self._thread.join(timeout)
 
-    def drain(self) -> None:
-        """Block until the queue is empty (tests and the CLI)."""
-        self._queue.join()
-
     def _run(self) -> None:
         while True:
             item = self._queue.get()
