@@ -1180,12 +1180,18 @@ def rewrite(
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is policy:
         return hit[1]
+    exact = None
+    # The exact pass does not depend on entity_rows: reuse it from the plain rewrite of this
+    # query (execution always does that one first), only the fast pass is redone.
+    plain = _CACHE.get((sql, id(policy), minors_possible, ())) if rows_key else None
+    if plain is not None and plain[0] is policy:
+        exact = dataclasses.replace(plain[1], fast_sql=None, lower_bound_slots=())
     try:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
         tree = qualify(tree, schema=dataset_schema(), dialect="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
-    result = _rewrite_both(tree, policy, minors_possible, entity_rows)
+    result = _rewrite_both(tree, policy, minors_possible, entity_rows, exact)
     _CACHE[key] = (policy, result)
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -1201,8 +1207,10 @@ def _rewrite_both(
     policy: Policy,
     minors_possible: bool,
     entity_rows: dict[tuple[str, str], EntityRows] | None,
+    exact: Rewritten | None = None,
 ) -> Rewritten:
-    exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
+    if exact is None:
+        exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
     fast = _rewrite(tree, policy, minors_possible, fast=True, entity_rows=entity_rows)
     if fast.sql == exact.sql:
         return exact
