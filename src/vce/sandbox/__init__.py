@@ -8,39 +8,40 @@ Researchers use it as ``import vce``: ``vce.connect()``, ``vce.check(sql)``,
 
 from __future__ import annotations
 
-from vce.sandbox.airlock_client import (
-    AirlockError,
-    AirlockRefused,
-    AirlockUnreachable,
-    exports,
-    request_export,
-    request_file_export,
-    resubmit_export,
-    withdraw_export,
-)
-from vce.sandbox.checking import CheckReport, check
-from vce.sandbox.connection import SandboxConnection, SandboxRelation, connect
-from vce.sandbox.guard import SandboxRefusal
-from vce.sandbox.magic import load_ipython_extension
-from vce.sandbox.mount import MountError
-from vce.sandbox.timeout import QueryTimeout
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "AirlockError",
-    "AirlockRefused",
-    "AirlockUnreachable",
-    "CheckReport",
-    "MountError",
-    "QueryTimeout",
-    "SandboxConnection",
-    "SandboxRefusal",
-    "SandboxRelation",
-    "check",
-    "connect",
-    "exports",
-    "load_ipython_extension",
-    "request_export",
-    "request_file_export",
-    "resubmit_export",
-    "withdraw_export",
-]
+# Public name -> the submodule defining it. Resolved on first use (PEP 562), so that the
+# Jupyter server importing ``vce.sandbox.hardening`` at every spawn does not also pay for
+# DuckDB, pyarrow and sqlglot (~0.1 s of CPU); kernels import them when a researcher does.
+_EXPORTS = {
+    "AirlockError": "airlock_client",
+    "AirlockRefused": "airlock_client",
+    "AirlockUnreachable": "airlock_client",
+    "exports": "airlock_client",
+    "request_export": "airlock_client",
+    "request_file_export": "airlock_client",
+    "resubmit_export": "airlock_client",
+    "withdraw_export": "airlock_client",
+    "CheckReport": "checking",
+    "check": "checking",
+    "SandboxConnection": "connection",
+    "SandboxRelation": "connection",
+    "connect": "connection",
+    "SandboxRefusal": "guard",
+    "load_ipython_extension": "magic",
+    "MountError": "mount",
+    "QueryTimeout": "timeout",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first use."""
+    if name in _EXPORTS:
+        return getattr(import_module(f"vce.sandbox.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'vce.sandbox' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

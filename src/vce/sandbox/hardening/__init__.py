@@ -1,9 +1,12 @@
 """Jupyter server hardening for the sandbox: close the bulk download channels.
 
 Loaded as a Jupyter server extension inside the researcher image (enabled by
-``jupyter_server_config.json`` next to this file, installed to
-``/etc/jupyter/jupyter_server_config.d/``). It refuses, with HTTP 403 and a message pointing to
-the export workflow:
+``jupyter_server_config.json`` next to this file, installed as
+``/etc/jupyter/jupyter_server_config.json``). That file also switches off what a sandbox has
+no use for and pays for at every spawn: ``jupyter_lsp`` (no language servers are installed),
+``notebook_shim``, and JupyterLab's PyPI extension manager, news feed and update check (the
+sandbox network refuses the internet anyway). The extension refuses, with HTTP 403 and a
+message pointing to the export workflow:
 
 - ``/files/…`` raw downloads (JupyterLab's *Download*, direct links) and ``/view/…``;
 - ``/nbconvert/…`` downloads and exports (*Save and Export Notebook As…*);
