@@ -110,6 +110,7 @@ def configure(c: Config, settings: Settings | None = None) -> Settings:
     c.VCESpawner.registry_url = s.airlock_database_url
     c.VCESpawner.sandbox_uid = sandbox["uid"]
     c.VCESpawner.pids_limit = sandbox["pids_limit"]
+    c.VCESpawner.concurrent_starts = sandbox["concurrent_starts"]
     c.VCESpawner.tmp_size = sandbox["tmp_size"]
     c.VCESpawner.home_dir = sandbox["home"]
     c.VCESpawner.data_root = str(s.path("data", "root"))
@@ -128,8 +129,9 @@ def _configure_auth(c: Config, s: Settings) -> None:
     auth, hub = s["auth"], s["hub"]
     c.Authenticator.admin_users = set(hub["admin_users"])
     if auth["type"] == "native":
-        c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
-        # NativeAuthenticator itself refuses accounts an administrator has not approved.
+        # NativeAuthenticator, with bcrypt off the event loop (vce.hub.authenticator); it
+        # refuses accounts an administrator has not approved.
+        c.JupyterHub.authenticator_class = "vce.hub.authenticator.VCEAuthenticator"
         c.NativeAuthenticator.allow_all = True
         c.NativeAuthenticator.open_signup = False
         c.NativeAuthenticator.enable_signup = True

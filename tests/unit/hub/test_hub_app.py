@@ -41,7 +41,7 @@ def test_named_servers_only_and_no_admin_access(rendered: Config) -> None:
 
 
 def test_native_auth_requires_admin_approval(rendered: Config) -> None:
-    assert rendered.JupyterHub.authenticator_class == "nativeauthenticator.NativeAuthenticator"
+    assert rendered.JupyterHub.authenticator_class == "vce.hub.authenticator.VCEAuthenticator"
     assert rendered.NativeAuthenticator.open_signup is False
     assert rendered.NativeAuthenticator.minimum_password_length >= 8
     assert rendered.NativeAuthenticator.check_common_password is True
