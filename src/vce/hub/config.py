@@ -304,6 +304,17 @@ SCHEMA: dict[str, Any] = {
                     "an integer >= 10",
                     minimum=10,
                 ),
+                "concurrent_starts": _opt(
+                    "integer",
+                    0,
+                    "How many sandboxes may be starting at once; later ones wait their turn, "
+                    "first come first served (0: one per CPU core). Starting a Jupyter server "
+                    "is CPU-bound: taken in turn, the first researchers are ready in about a "
+                    "second instead of all waiting for the last. The wait counts against "
+                    "start_timeout.",
+                    "an integer >= 0",
+                    minimum=0,
+                ),
                 "duckdb_threads": _opt(
                     "integer",
                     0,

@@ -133,3 +133,58 @@ def test_grant_decides_mounts_and_environment(tmp_path, registry, data_root) -> 
     assert env["VCE_AIRLOCK_URL"] == "http://172.30.213.1:8090/services/airlock/"
     assert env["VCE_U18_APPROVED"] == "0"
     assert sp.home_volume() == "vce-home-alice--p1"
+
+
+def test_start_slots_take_sandboxes_in_turn(tmp_path, registry, data_root) -> None:
+    """With one slot, the second start begins only when the first has finished."""
+    VCESpawner._start_slots = None  # a fresh queue for this test's configuration
+    spawners = [
+        make_spawner(tmp_path, registry, data_root, "alice", "p1", concurrent_starts=1)
+        for _ in range(3)
+    ]
+    events: list[tuple[str, int]] = []
+
+    async def start(i: int) -> None:
+        async with spawners[i]._start_slot():
+            events.append(("in", i))
+            await asyncio.sleep(0.01)
+            events.append(("out", i))
+
+    async def main() -> None:
+        await asyncio.gather(*(start(i) for i in range(3)))
+
+    try:
+        asyncio.run(main())
+    finally:
+        VCESpawner._start_slots = None
+    assert events == [("in", 0), ("out", 0), ("in", 1), ("out", 1), ("in", 2), ("out", 2)]
+
+
+def test_start_returns_once_the_server_answers_not_while_it_fails(
+    tmp_path, registry, data_root
+) -> None:
+    """A real HTTP listener answers 503 three times, then 404: the wait ends at the 404."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    spawner = make_spawner(tmp_path, registry, data_root, "alice", "p1", ready_poll_interval=0.01)
+    seen: list[int] = []
+
+    class Handler(web.RequestHandler):
+        def get(self) -> None:
+            code = 503 if len(seen) < 3 else 404
+            seen.append(code)
+            self.set_status(code)
+
+    async def main() -> None:
+        sockets = bind_sockets(0, "127.0.0.1")
+        port = sockets[0].getsockname()[1]
+        server = HTTPServer(web.Application([(r".*", Handler)]))
+        server.add_sockets(sockets)
+        try:
+            await spawner._wait_until_answering("127.0.0.1", port)
+        finally:
+            server.stop()
+
+    asyncio.run(main())
+    assert seen == [503, 503, 503, 404]
