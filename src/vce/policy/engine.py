@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,15 +58,20 @@ def partitions_for(u18_approved: bool) -> tuple[str, ...]:
     return ("adult", "minor") if u18_approved else ("adult",)
 
 
-def collect_files(data_dirs: Sequence[Path], u18_approved: bool) -> dict[str, TableFiles]:
-    """Map each table found in ``data_dirs`` to its explicit, allowed file list.
+def collect_files(
+    data_dirs: Sequence[Path], u18_approved: bool, only: Collection[str] | None = None
+) -> dict[str, TableFiles]:
+    """Map each table found in ``data_dirs`` (or just those in ``only``) to its allowed files.
 
     Files are listed one by one (no globs reach DuckDB) so that the list is also the proof of
     what was read: a project without U18 approval never has a ``audience=minor`` path here.
+    ``only`` names the tables a query reads: listing the other folders was most of the fixed
+    cost of a small checked query.
     """
     allowed = partitions_for(u18_approved)
     found: dict[str, list[Path]] = {}
     partitioned: dict[str, bool] = {}
+    any_table = False
     for root in data_dirs:
         root = Path(root)
         if not root.is_dir():
@@ -74,29 +80,52 @@ def collect_files(data_dirs: Sequence[Path], u18_approved: bool) -> dict[str, Ta
             tdir = root / name
             if not tdir.is_dir():
                 continue
+            any_table = True
+            if only is not None and name not in only:
+                continue
             dirs = [tdir / f"audience={a}" for a in allowed] if table.about_people else [tdir]
             files = [f for d in dirs for f in _real_files(d)]
             found.setdefault(name, []).extend(files)
             partitioned[name] = table.about_people
-    if not found:
+    if not any_table:
         dirs = ", ".join(str(d) for d in data_dirs)
         raise EngineError(f"no tables found under {dirs}; expected DIR/<table>/... Parquet files")
     return {n: TableFiles(n, tuple(fs), partitioned[n]) for n, fs in found.items()}
 
 
-def _real_files(folder: Path) -> list[Path]:
+_LISTINGS: OrderedDict[tuple[Path, int], tuple[Path, ...]] = OrderedDict()
+_LISTINGS_SIZE = 256
+_LISTINGS_LOCK = threading.Lock()
+
+
+def _real_files(folder: Path) -> tuple[Path, ...]:
     """The folder's Parquet files, sorted, each with symlinks resolved (the paths DuckDB reads).
 
     Same paths as ``f.resolve()`` for each file, but the folder is resolved once and only
     files that are links themselves are resolved again: a thousand ``realpath`` calls were
-    most of the fixed cost of a small checked query.
+    most of the fixed cost of a small checked query. Listings are kept per folder and its
+    modification time, which every file added, removed or renamed in it changes.
     """
-    if not folder.is_dir():
-        return []
+    try:
+        st = folder.stat()
+    except OSError:
+        return ()
+    if not stat.S_ISDIR(st.st_mode):
+        return ()
+    key = (folder, st.st_mtime_ns)
+    with _LISTINGS_LOCK:
+        cached = _LISTINGS.get(key)
+    if cached is not None:
+        return cached
     real = folder.resolve()
-    return [
+    files = tuple(
         f.resolve() if f.is_symlink() else real / f.name for f in sorted(folder.glob("*.parquet"))
-    ]
+    )
+    with _LISTINGS_LOCK:
+        _LISTINGS[key] = files
+        while len(_LISTINGS) > _LISTINGS_SIZE:
+            _LISTINGS.popitem(last=False)
+    return files
 
 
 def _sql_str(value: str) -> str:

@@ -10,7 +10,7 @@ exactly is denied with a reason; nothing is released on a guess.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -136,8 +136,9 @@ def _final_sql(rw: Rewritten, fast: bool = False) -> str:
 
 def _col(batch: pa.RecordBatch, name: str, dtype: type) -> np.ndarray:
     arr = batch.column(batch.schema.get_field_index(name))
-    fill = False if dtype is bool else 0
-    return np.asarray(arr.fill_null(fill).to_numpy(zero_copy_only=False), dtype=dtype)
+    if arr.null_count:
+        arr = arr.fill_null(False if dtype is bool else 0)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
 class _Evaluator:
@@ -185,7 +186,7 @@ class _Evaluator:
             if self.fast and cell_fail.any():
                 raise _NeedExactCounts  # a lower bound below a threshold: count exactly
         if self.lower_bounds:
-            need = np.where(minor, th.u18_min_entities, th.min_entities)
+            need = np.where(minor, max(th.u18_min_entities, th.min_entities), th.min_entities)
             for name in self.lower_bounds:
                 bound = _col(batch, name, np.int64)
                 if ((bound > 0) & (bound < need)).any():
@@ -272,6 +273,25 @@ def _with_entity_rows(
     return rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved, entity_rows=counts)
 
 
+def _bounded_passes(
+    sql: str, rw: Rewritten, ctx: Any, con: duckdb.DuckDBPyConnection, tables: dict[str, Any]
+) -> Iterator[Rewritten]:
+    """The cheap variants to try, in order, before exact counting.
+
+    First row-count bounds where the busiest entities make them possible (no read of the
+    entity columns: about the cost of the query itself), then hashed bounds (read and hash
+    the entity columns). A group smaller than the busiest entities' rows is not decided by
+    its row count, but usually is by hashing — at a fraction of exact counting's cost (on
+    10M videos, 46 region × STEM groups: 3× instead of 9× the raw query).
+    """
+    if not rw.fast_sql:
+        return
+    with_rows = _with_entity_rows(sql, rw, ctx, con, tables)
+    yield with_rows
+    if with_rows is not rw:
+        yield rw
+
+
 def run_checked(
     sql: str,
     ctx: Context,
@@ -298,13 +318,12 @@ def run_checked(
         return _deny(decision, e.rule, str(e))
 
     try:
-        tables = collect_files(data_dirs, ctx.u18_approved)
+        tables = collect_files(data_dirs, ctx.u18_approved, only=rw.tables)
     except EngineError as e:
         return _deny(decision, "data-unavailable", str(e))
     granted = getattr(ctx, "tables", None)
-    needed = {n: t for n, t in tables.items() if n in rw.tables}
     missing = sorted(
-        rw.tables - set(needed) | (rw.tables - granted if granted is not None else set())
+        rw.tables - set(tables) | (rw.tables - granted if granted is not None else set())
     )
     if missing:
         return _deny(
@@ -312,7 +331,7 @@ def run_checked(
             "data-unavailable",
             f"table(s) {', '.join(missing)} are not in the granted datasets of this project",
         )
-    tables = needed  # one view per table the query reads: cheaper, and nothing else is reachable
+    # one view per table the query reads: cheaper, and nothing else is reachable
     files = tuple(f for t in tables.values() for f in t.files)
 
     con = locked_cursor(tables, memory_limit=memory_limit, threads=threads)
@@ -320,12 +339,12 @@ def run_checked(
         with time_limit(con, timeout_s) as fired:
             try:
                 ev = None
-                if rw.fast_sql:
-                    fast_rw = _with_entity_rows(sql, rw, ctx, con, tables)
+                for bounded in _bounded_passes(sql, rw, ctx, con, tables):
                     try:
-                        ev = _execute(con, _final_sql(fast_rw, fast=True), fast_rw, ctx, True)
+                        ev = _execute(con, _final_sql(bounded, fast=True), bounded, ctx, True)
+                        break
                     except _NeedExactCounts:
-                        ev = None
+                        continue
                 if ev is None:
                     ev = _execute(con, _final_sql(rw), rw, ctx, False)
             except duckdb.Error as e:

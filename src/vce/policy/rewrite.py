@@ -40,7 +40,7 @@ from vce.policy.context import duckdb_type
 from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
-DOMINANCE_BUCKETS = 8
+DOMINANCE_BUCKETS_PER_N = 2  # buckets per dominant contributor: the bound's floor is 1/2
 ROWS_BOUND_SHARE = 100  # row-count bounds when groups over 1/100 of a table are decided
 SCALAR_PREFIX = "__vce_sq"
 COUNT_FUNCS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
@@ -958,7 +958,9 @@ class _Rewriter:
         if not conds or not inner.slots:
             return
         th = self.policy.thresholds
-        need = th.u18_min_entities if self.minors_possible else th.min_entities
+        need = (
+            max(th.u18_min_entities, th.min_entities) if self.minors_possible else th.min_entities
+        )
         terms: list[exp.Expression] = []
         for cond in conds:
             for name, slot in inner.slots.items():
@@ -991,7 +993,9 @@ class _Rewriter:
         ids (``ids_sql``).
         """
         th = self.policy.thresholds
-        need = th.u18_min_entities if self.minors_possible else th.min_entities
+        need = (
+            max(th.u18_min_entities, th.min_entities) if self.minors_possible else th.min_entities
+        )
         rows = self.entity_rows.get((slot.table, slot.column))
         if self._one_base_table and rows is not None and rows_bound_useful(rows, need):
             levels = [th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])]
@@ -1003,16 +1007,20 @@ class _Rewriter:
     ) -> None:
         """Upper bound of the top-n share, computed in the main query itself.
 
-        Entities are hashed into a few buckets and the measure is summed per bucket. Every
+        Entities are hashed into ``2n`` buckets and the measure is summed per bucket. Every
         entity's subtotal lies inside one bucket's sum, so the n largest bucket sums are at
         least the n largest entity subtotals: a group whose bound is within ``k`` is
         provably not dominated; any other group is recomputed exactly by the side query.
+        Without a dominant contributor the bound is near n of 2n buckets, half the total,
+        well within typical ``k``; more buckets cost more per row than they decide (measured
+        on 10M videos: 4 CASE sums 1.45× raw, 8 FILTER sums 1.85×).
         """
         i = len(self.dominance)
         v, e, n = value.sql("duckdb"), ent.sql("duckdb"), self.policy.thresholds.dominance_n
+        buckets = DOMINANCE_BUCKETS_PER_N * n
         parts = [
-            f"COALESCE(SUM({v}) FILTER (WHERE HASH({e}) % {DOMINANCE_BUCKETS} = {j}), 0)"
-            for j in range(DOMINANCE_BUCKETS)
+            f"SUM(CASE WHEN HASH({e}) % {buckets} = {j} THEN {v} ELSE 0 END)"
+            for j in range(buckets)
         ]
         top = f"LIST_SUM(LIST_SLICE(LIST_REVERSE_SORT([{', '.join(parts)}]), 1, {n}))"
         exprs[f"{HELPER_PREFIX}dtop{i}"] = sqlglot.parse_one(top, read="duckdb")

@@ -18,8 +18,12 @@ NAME = "cell_threshold"
 def failing(cellmin: np.ndarray, minor: np.ndarray, min_entities: int, u18: int) -> np.ndarray:
     """Rows whose smallest non-empty conditional cell is below the applicable threshold.
 
+    A row with a minor meets both thresholds (a policy could set the U18 one lower).
+
     >>> failing(np.array([0, 3, 12, 30]), np.array([False, False, False, True]), 10, 50).tolist()
     [False, True, False, True]
+    >>> failing(np.array([30]), np.array([True]), 100, 20).tolist()
+    [True]
     """
-    need = np.where(minor, u18, min_entities)
+    need = np.where(minor, max(u18, min_entities), min_entities)
     return (cellmin > 0) & (cellmin < need)
