@@ -71,23 +71,21 @@ def collect_files(
     allowed = partitions_for(u18_approved)
     found: dict[str, list[Path]] = {}
     partitioned: dict[str, bool] = {}
-    any_table = False
+    wanted = [n for n in TABLES if only is None or n in only]
     for root in data_dirs:
         root = Path(root)
         if not root.is_dir():
             raise EngineError(f"dataset directory {root} does not exist; pass --data DIR")
-        for name, table in TABLES.items():
-            tdir = root / name
+        for name in wanted:
+            tdir, table = root / name, TABLES[name]
             if not tdir.is_dir():
-                continue
-            any_table = True
-            if only is not None and name not in only:
                 continue
             dirs = [tdir / f"audience={a}" for a in allowed] if table.about_people else [tdir]
             files = [f for d in dirs for f in _real_files(d)]
             found.setdefault(name, []).extend(files)
             partitioned[name] = table.about_people
-    if not any_table:
+    # A folder with none of the tables is a wrong --data, not a missing grant: say so.
+    if not found and not any((Path(r) / n).is_dir() for r in data_dirs for n in TABLES):
         dirs = ", ".join(str(d) for d in data_dirs)
         raise EngineError(f"no tables found under {dirs}; expected DIR/<table>/... Parquet files")
     return {n: TableFiles(n, tuple(fs), partitioned[n]) for n, fs in found.items()}

@@ -388,3 +388,20 @@ def test_markdown_report_names_every_check_and_the_release(dataset: Path) -> Non
     text = render_markdown(res.to_dict())
     assert text.startswith(f"**Released**: {res.released_rows} rows, {res.suppressed_rows} ")
     assert all(f"| {c.name} |" in text for c in res.checks)
+
+
+def test_missing_data_is_denied_with_what_is_wrong(dataset: Path, tmp_path: Path) -> None:
+    """A folder without tables names the --data fix; a table not there names the grant."""
+    sql = "SELECT date_trunc('month', create_time) AS m, count(*) AS n FROM comments GROUP BY 1"
+    empty = run_checked(sql, ctx(), [tmp_path])
+    assert not empty.allowed
+    assert empty.reasons[0].rule == "data-unavailable"
+    assert "no tables found" in empty.reasons[0].message
+    only_videos = tmp_path / "only-videos"
+    only_videos.mkdir()
+    (only_videos / "videos").symlink_to(dataset / "videos", target_is_directory=True)
+    partial = run_checked(sql, ctx(), [only_videos])
+    assert not partial.allowed
+    assert "comments" in partial.reasons[0].message
+    assert "granted datasets" in partial.reasons[0].message
+    assert run_checked(sql.replace("comments", "videos"), ctx(), [only_videos]).allowed
