@@ -175,31 +175,34 @@ class _Evaluator:
     def add(self, batch: pa.RecordBatch) -> None:
         rw, th = self.rw, self.th
         n = batch.num_rows
-        counts = [_col(batch, s, np.int64) for s in rw.slots]
+        ints: dict[str, np.ndarray] = {}
+
+        def count(name: str) -> np.ndarray:  # each helper column converted once per batch
+            if name not in ints:
+                ints[name] = _col(batch, name, np.int64)
+            return ints[name]
+
+        counts = [count(s) for s in rw.slots]
         raw = _col(batch, f"{HELPER_PREFIX}raw", bool)
         minor = _col(batch, f"{HELPER_PREFIX}minor", bool)
         minor_raw = _col(batch, f"{HELPER_PREFIX}minor_raw", bool)
         cell_fail = np.zeros(n, dtype=bool)
         if rw.cells:
-            cellmin = _col(batch, f"{HELPER_PREFIX}cellmin", np.int64)
+            cellmin = count(f"{HELPER_PREFIX}cellmin")
             cell_fail = cells.failing(cellmin, minor, th.min_entities, th.u18_min_entities)
             if self.fast and cell_fail.any():
                 raise _NeedExactCounts  # a lower bound below a threshold: count exactly
         if self.lower_bounds:
             need = np.where(minor, max(th.u18_min_entities, th.min_entities), th.min_entities)
             for name in self.lower_bounds:
-                bound = _col(batch, name, np.int64)
+                bound = count(name)
                 if ((bound > 0) & (bound < need)).any():
                     raise _NeedExactCounts
         masks = [
             (
                 threshold.NAME,
                 threshold.failing(
-                    counts,
-                    raw,
-                    rw.has_people,
-                    th.min_entities,
-                    [_col(batch, s, np.int64) for s in rw.strict_slots],
+                    counts, raw, rw.has_people, th.min_entities, [count(s) for s in rw.strict_slots]
                 ),
             ),
             (u18.NAME, u18.failing(counts, minor, th.u18_min_entities)),
