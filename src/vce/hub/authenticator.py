@@ -4,8 +4,9 @@ Why: a bcrypt comparison costs about 0.2 s of CPU, by design. NativeAuthenticato
 the hub's event loop, so while one researcher logs in the hub answers nothing else — ten
 logging in together wait up to 2 s behind each other, and every spawn, API call and proxy
 update waits with them. bcrypt releases the GIL, so in a worker thread logins use the free
-cores and the loop keeps serving. The decision is NativeAuthenticator's own (approval,
-failed-login lockout, optional 2FA); only where the hashing runs changes.
+cores and the loop keeps serving; they queue for those cores with sandbox starts
+(:mod:`vce.hub.cpu`). The decision is NativeAuthenticator's own (approval, failed-login
+lockout, optional 2FA); only where the hashing runs changes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 import bcrypt
 from nativeauthenticator import NativeAuthenticator
+
+from vce.hub.cpu import LOGIN, host_queue
 
 # One bcrypt per core: more at once would only share the cores, and every login finish later.
 _HASHING = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="vce-bcrypt")
@@ -48,9 +51,10 @@ class VCEAuthenticator(NativeAuthenticator):
         if self.allowed_failed_logins and self.is_blocked(username):
             return None
         stored, approved = user.password, user.is_authorized
-        matches = await asyncio.get_running_loop().run_in_executor(
-            _HASHING, password_matches, data["password"], stored
-        )
+        async with host_queue().hold(LOGIN):  # after starts of those already logged in
+            matches = await asyncio.get_running_loop().run_in_executor(
+                _HASHING, password_matches, data["password"], stored
+            )
         validations = [approved, matches]
         if user.has_2fa:
             validations.append(user.is_valid_token(data.get("2fa")))

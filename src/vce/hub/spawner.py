@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, Unicode, default
 
 from vce.hub.access import STATE_DATASETS, STATE_U18, AccessDenied, Registry, SpawnGrant, decide
+from vce.hub.cpu import START, host_queue
 from vce.hub.mounts import DatasetMissing, data_binds
 
 
@@ -96,9 +97,9 @@ class VCESpawner(DockerSpawner):
         per CPU core of the host).
 
         Starting a Jupyter server is CPU-bound (about 0.7 s of CPU). When ten researchers
-        start together and all share the cores, every one of them waits for all ten; taking
-        them in turn, the first are ready in about a second and the median halves. The wait
-        counts against ``start_timeout``.
+        start together and all share the cores, every one of them waits for all ten; taken
+        in turn, the first are ready in about a second. Password checks share these slots,
+        after starts (:mod:`vce.hub.cpu`). The wait counts against ``start_timeout``.
         """,
     )
     ready_poll_interval = Float(
@@ -117,7 +118,6 @@ class VCESpawner(DockerSpawner):
     )
 
     grant: SpawnGrant | None = None
-    _start_slots: asyncio.Semaphore | None = None  # shared by every spawner of this hub
 
     # ---- no user choice: one image, no options form, no user options -------------------------
     @default("options_form")
@@ -294,15 +294,17 @@ class VCESpawner(DockerSpawner):
         return ip, port
 
     @asynccontextmanager
-    async def _start_slot(self) -> Any:
-        """Hold one of ``concurrent_starts`` slots (first come, first served) while starting."""
-        cls = type(self)
-        if cls._start_slots is None:
-            cls._start_slots = asyncio.Semaphore(self.concurrent_starts or os.cpu_count() or 1)
-        slots = cls._start_slots
-        if slots.locked():
-            self.log.info("sandbox %s for %s waits for a start slot", self.name, self.user.name)
-        async with slots:
+    async def _start_slot(self) -> AsyncIterator[None]:
+        """Hold one of the host's CPU slots while starting (:mod:`vce.hub.cpu`)."""
+        queue = host_queue(self.concurrent_starts)
+        if queue.waiting:
+            self.log.info(
+                "sandbox %s for %s waits for a start slot (%d queued)",
+                self.name,
+                self.user.name,
+                queue.waiting,
+            )
+        async with queue.hold(START):
             yield
 
     async def _wait_until_answering(self, ip: str, port: int) -> None:

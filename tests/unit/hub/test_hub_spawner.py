@@ -12,6 +12,7 @@ from traitlets.config import Config
 
 from vce.airlock import projects
 from vce.airlock.db import Database
+from vce.hub import cpu
 from vce.hub.app import configure
 from vce.hub.config import load_settings
 from vce.hub.registry import AirlockRegistry
@@ -135,9 +136,9 @@ def test_grant_decides_mounts_and_environment(tmp_path, registry, data_root) -> 
     assert sp.home_volume() == "vce-home-alice--p1"
 
 
-def test_start_slots_take_sandboxes_in_turn(tmp_path, registry, data_root) -> None:
+def test_start_slots_take_sandboxes_in_turn(tmp_path, registry, data_root, monkeypatch) -> None:
     """With one slot, the second start begins only when the first has finished."""
-    VCESpawner._start_slots = None  # a fresh queue for this test's configuration
+    monkeypatch.setattr(cpu, "_HOST_QUEUE", None)  # a fresh queue for this configuration
     spawners = [
         make_spawner(tmp_path, registry, data_root, "alice", "p1", concurrent_starts=1)
         for _ in range(3)
@@ -153,10 +154,7 @@ def test_start_slots_take_sandboxes_in_turn(tmp_path, registry, data_root) -> No
     async def main() -> None:
         await asyncio.gather(*(start(i) for i in range(3)))
 
-    try:
-        asyncio.run(main())
-    finally:
-        VCESpawner._start_slots = None
+    asyncio.run(main())
     assert events == [("in", 0), ("out", 0), ("in", 1), ("out", 1), ("in", 2), ("out", 2)]
 
 
