@@ -310,8 +310,8 @@ SCHEMA: dict[str, Any] = {
                     "How many sandboxes may be starting at once; later ones wait their turn, "
                     "first come first served (0: one per CPU core). Starting a Jupyter server "
                     "is CPU-bound: taken in turn, the first researchers are ready in about a "
-                    "second instead of all waiting for the last. The wait counts against "
-                    "start_timeout.",
+                    "second instead of all waiting for the last. Password checks share these "
+                    "slots, after starts. The wait counts against start_timeout.",
                     "an integer >= 0",
                     minimum=0,
                 ),
