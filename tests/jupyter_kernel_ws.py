@@ -50,11 +50,11 @@ class CellRun:
         return {m for out in self.outputs for m in out["content"].get("data", {})}
 
 
-def _execute_request(code: str, session: str) -> dict[str, Any]:
+def _request(msg_type: str, session: str, content: dict[str, Any]) -> dict[str, Any]:
     return {
         "header": {
             "msg_id": uuid.uuid4().hex,
-            "msg_type": "execute_request",
+            "msg_type": msg_type,
             "username": "researcher",
             "session": session,
             "date": datetime.now(UTC).isoformat(),
@@ -62,7 +62,17 @@ def _execute_request(code: str, session: str) -> dict[str, Any]:
         },
         "parent_header": {},
         "metadata": {},
-        "content": {
+        "content": content,
+        "channel": "shell",
+        "buffers": [],
+    }
+
+
+def _execute_request(code: str, session: str) -> dict[str, Any]:
+    return _request(
+        "execute_request",
+        session,
+        {
             "code": code,
             "silent": False,
             "store_history": True,
@@ -70,9 +80,37 @@ def _execute_request(code: str, session: str) -> dict[str, Any]:
             "allow_stdin": False,
             "stop_on_error": True,
         },
-        "channel": "shell",
-        "buffers": [],
-    }
+    )
+
+
+async def _wait_until_ready(conn: Any, session: str, timeout: float) -> None:
+    """Ask for kernel_info until the kernel answers, as JupyterLab does on connecting.
+
+    A request sent while a just-started kernel is still opening its channels can be lost;
+    a cell sent then would wait for a reply that never comes.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    sent: set[str] = set()
+    while True:
+        msg = _request("kernel_info_request", session, {})
+        sent.add(msg["header"]["msg_id"])
+        await conn.write_message(json.dumps(msg))
+        retry_at = asyncio.get_running_loop().time() + 2
+        while (now := asyncio.get_running_loop().time()) < retry_at:
+            if now > deadline:
+                raise TimeoutError(f"the kernel did not answer kernel_info in {timeout} s")
+            try:
+                raw = await asyncio.wait_for(conn.read_message(), retry_at - now)
+            except TimeoutError:
+                break
+            if raw is None:
+                raise ConnectionError("kernel websocket closed before the kernel was ready")
+            reply = json.loads(raw)
+            if (
+                reply.get("msg_type") == "kernel_info_reply"
+                and reply.get("parent_header", {}).get("msg_id") in sent
+            ):
+                return
 
 
 async def run_cells(ws_url: str, token: str, cells: list[str], timeout: float) -> list[CellRun]:
@@ -83,6 +121,7 @@ async def run_cells(ws_url: str, token: str, cells: list[str], timeout: float) -
     session = uuid.uuid4().hex
     runs: list[CellRun] = []
     try:
+        await _wait_until_ready(conn, session, timeout)
         for source in cells:
             msg = _execute_request(source, session)
             msg_id = msg["header"]["msg_id"]
