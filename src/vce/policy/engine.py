@@ -225,11 +225,14 @@ class _Watchdog:
         with self._cond:
             job = next(self._seq)
             self._jobs[job] = fn
-            heapq.heappush(self._heap, (time.monotonic() + delay_s, job))
+            due = time.monotonic() + delay_s
+            earliest = not self._heap or due < self._heap[0][0]
+            heapq.heappush(self._heap, (due, job))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="vce-timeout", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if earliest:  # the thread sleeps until the earliest deadline: wake it only for one
+                self._cond.notify()
             return job
 
     def cancel(self, job: int) -> None:
