@@ -1,9 +1,12 @@
-"""Faults: the hub restarts under running sandboxes; a sandbox dies under the hub."""
+"""Faults: the hub restarts under running sandboxes; a sandbox or the Docker engine dies under it."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from hubstack import Deployment, container_of
@@ -11,6 +14,8 @@ from hubstack import Deployment, container_of
 from vce.hub import deploy
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_hub_restart_leaves_running_servers_reachable(deployment: Deployment) -> None:
@@ -45,3 +50,36 @@ def test_killed_container_shows_stopped_and_restarts(deployment: Deployment) -> 
     kim.start(slug)
     assert kim.server_api(slug, "status").status_code == 200
     assert container_of("kim", slug)
+
+
+def _restart_docker_engine() -> None:
+    """Stop dockerd as a service manager would (SIGTERM) and start it the way CI does."""
+    pids = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+    assert pids, "no dockerd process to restart"
+    for pid in pids:
+        os.kill(int(pid), signal.SIGTERM)
+    deadline = time.monotonic() + 90
+    while subprocess.run(["pidof", "dockerd"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "dockerd did not stop within 90 s"
+        time.sleep(0.5)
+    subprocess.run(["bash", str(REPO / "scripts" / "docker-engine.sh")], check=True)
+
+
+def test_docker_engine_restart_shows_servers_stopped_and_restartable(
+    deployment: Deployment,
+) -> None:
+    deployment.account("rita")
+    slug = deployment.project("rita")
+    rita = deployment.login("rita")
+    rita.start(slug)
+    assert container_of("rita", slug)
+
+    _restart_docker_engine()
+
+    deadline = time.monotonic() + 90
+    while (rita.server(slug) or {}).get("ready") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not (rita.server(slug) or {}).get("ready"), "the hub still shows the dead server"
+    rita.start(slug)
+    assert rita.server_api(slug, "status").status_code == 200
+    assert container_of("rita", slug)
