@@ -91,7 +91,7 @@ def collect_files(
     return {n: TableFiles(n, tuple(fs), partitioned[n]) for n, fs in found.items()}
 
 
-_LISTINGS: OrderedDict[tuple[Path, int], tuple[Path, ...]] = OrderedDict()
+_LISTINGS: OrderedDict[tuple[Path, int, int, int], tuple[Path, ...]] = OrderedDict()
 _LISTINGS_SIZE = 256
 _LISTINGS_LOCK = threading.Lock()
 
@@ -101,8 +101,9 @@ def _real_files(folder: Path) -> tuple[Path, ...]:
 
     Same paths as ``f.resolve()`` for each file, but the folder is resolved once and only
     files that are links themselves are resolved again: a thousand ``realpath`` calls were
-    most of the fixed cost of a small checked query. Listings are kept per folder and its
-    modification time, which every file added, removed or renamed in it changes.
+    most of the fixed cost of a small checked query. Listings are kept per folder (device and
+    inode, so a path re-pointed elsewhere is listed again) and its modification time, which
+    every file added, removed or renamed in it changes.
     """
     try:
         st = folder.stat()
@@ -110,7 +111,7 @@ def _real_files(folder: Path) -> tuple[Path, ...]:
         return ()
     if not stat.S_ISDIR(st.st_mode):
         return ()
-    key = (folder, st.st_mtime_ns)
+    key = (folder, st.st_dev, st.st_ino, st.st_mtime_ns)  # the very folder, unchanged
     with _LISTINGS_LOCK:
         cached = _LISTINGS.get(key)
     if cached is not None:
