@@ -12,6 +12,7 @@ never for results).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import stat
@@ -91,19 +92,12 @@ def collect_files(
     return {n: TableFiles(n, tuple(fs), partitioned[n]) for n, fs in found.items()}
 
 
-_LISTINGS: OrderedDict[tuple[Path, int, int, int], tuple[Path, ...]] = OrderedDict()
-_LISTINGS_SIZE = 256
-_LISTINGS_LOCK = threading.Lock()
-
-
 def _real_files(folder: Path) -> tuple[Path, ...]:
     """The folder's Parquet files, sorted, each with symlinks resolved (the paths DuckDB reads).
 
-    Same paths as ``f.resolve()`` for each file, but the folder is resolved once and only
-    files that are links themselves are resolved again: a thousand ``realpath`` calls were
-    most of the fixed cost of a small checked query. Listings are kept per folder (device and
-    inode, so a path re-pointed elsewhere is listed again) and its modification time, which
-    every file added, removed or renamed in it changes.
+    Listings are kept per folder (device and inode, so a path re-pointed elsewhere is listed
+    again) and its modification time, which every file added, removed or renamed in it
+    changes — the way :func:`vce.policy.model.load_policy` keeps policies.
     """
     try:
         st = folder.stat()
@@ -111,20 +105,21 @@ def _real_files(folder: Path) -> tuple[Path, ...]:
         return ()
     if not stat.S_ISDIR(st.st_mode):
         return ()
-    key = (folder, st.st_dev, st.st_ino, st.st_mtime_ns)  # the very folder, unchanged
-    with _LISTINGS_LOCK:
-        cached = _LISTINGS.get(key)
-    if cached is not None:
-        return cached
+    return _list_folder(folder, st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _list_folder(folder: Path, dev: int, ino: int, mtime_ns: int) -> tuple[Path, ...]:
+    """List an unchanged folder once.
+
+    The folder is resolved once and only files that are links themselves again: a thousand
+    ``realpath`` calls were most of the fixed cost of a small checked query.
+    """
+    del dev, ino, mtime_ns  # cache key only
     real = folder.resolve()
-    files = tuple(
+    return tuple(
         f.resolve() if f.is_symlink() else real / f.name for f in sorted(folder.glob("*.parquet"))
     )
-    with _LISTINGS_LOCK:
-        _LISTINGS[key] = files
-        while len(_LISTINGS) > _LISTINGS_SIZE:
-            _LISTINGS.popitem(last=False)
-    return files
 
 
 def _sql_str(value: str) -> str:
@@ -279,6 +274,7 @@ def time_limit(con: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[thr
 
 _ROWS_CACHE: OrderedDict[tuple[object, ...], EntityRows | None] = OrderedDict()
 _ROWS_CACHE_SIZE = 64
+_ROWS_LOCK = threading.Lock()  # run_checked is a library call: any thread may make it
 
 
 def _files_signature(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -312,12 +308,16 @@ def entity_rows(
         sig = _files_signature(t.files)
         for col in cols:
             key = (name, col, sig, depth)
-            if key not in _ROWS_CACHE:
-                _ROWS_CACHE[key] = _count_entity_rows(con, name, col, depth)
+            with _ROWS_LOCK:
+                hit = key in _ROWS_CACHE
+                rows = _ROWS_CACHE.get(key)
+            if not hit:  # counted outside the lock: two callers may both count, never wrongly
+                rows = _count_entity_rows(con, name, col, depth)
+            with _ROWS_LOCK:
+                _ROWS_CACHE[key] = rows
+                _ROWS_CACHE.move_to_end(key)
                 while len(_ROWS_CACHE) > _ROWS_CACHE_SIZE:
                     _ROWS_CACHE.popitem(last=False)
-            _ROWS_CACHE.move_to_end(key)
-            rows = _ROWS_CACHE[key]
             if rows is not None:
                 out[(name, col)] = rows
     return out
