@@ -193,7 +193,7 @@ class _Evaluator:
             if self.fast and cell_fail.any():
                 raise _NeedExactCounts  # a lower bound below a threshold: count exactly
         if self.lower_bounds:
-            need = np.where(minor, max(th.u18_min_entities, th.min_entities), th.min_entities)
+            need = np.where(minor, th.needed(True), th.needed(False))
             for name in self.lower_bounds:
                 bound = count(name)
                 if ((bound > 0) & (bound < need)).any():
@@ -269,7 +269,7 @@ def _with_entity_rows(
         for t in rw.tables
         if t in ctx.policy.tables and ctx.policy.tables[t].entity
     }
-    depth = max(th.min_entities, th.u18_min_entities)
+    depth = th.needed(True)  # the busiest entities any threshold can involve
     counts = entity_rows(con, {t: tables[t] for t in columns if t in tables}, columns, depth)
     if not counts:
         return rw

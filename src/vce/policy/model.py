@@ -64,6 +64,16 @@ class Thresholds:
     dominance_n: int = 2
     dominance_k: float = 0.9
 
+    def needed(self, minor: bool) -> int:
+        """Distinct people a row needs: a row with a minor meets both thresholds.
+
+        >>> Thresholds().needed(False), Thresholds().needed(True)
+        (10, 50)
+        >>> Thresholds(min_entities=100, u18_min_entities=20).needed(True)
+        100
+        """
+        return max(self.min_entities, self.u18_min_entities) if minor else self.min_entities
+
 
 @dataclass(frozen=True, eq=False)
 class Policy:

@@ -960,9 +960,7 @@ class _Rewriter:
         if not conds or not inner.slots:
             return
         th = self.policy.thresholds
-        need = (
-            max(th.u18_min_entities, th.min_entities) if self.minors_possible else th.min_entities
-        )
+        need = th.needed(self.minors_possible)
         terms: list[exp.Expression] = []
         for cond in conds:
             for name, slot in inner.slots.items():
@@ -995,9 +993,7 @@ class _Rewriter:
         ids (``ids_sql``).
         """
         th = self.policy.thresholds
-        need = (
-            max(th.u18_min_entities, th.min_entities) if self.minors_possible else th.min_entities
-        )
+        need = th.needed(self.minors_possible)
         rows = self.entity_rows.get((slot.table, slot.column))
         if self._one_base_table and rows is not None and rows_bound_useful(rows, need):
             levels = [th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])]
