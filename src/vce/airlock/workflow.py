@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import datetime as dt
+import hashlib
+import io
 import json
 import logging
 import time
@@ -196,9 +199,6 @@ class Airlock:
         """The first rows of a CSV file export, for reviewers to read on the page."""
         if req.kind != "file" or not (req.filename or "").lower().endswith(".csv"):
             return None
-        import csv
-        import io
-
         try:
             rows = list(csv.reader(io.StringIO((req.content or b"").decode("utf-8"))))
         except (UnicodeDecodeError, csv.Error):
@@ -594,11 +594,7 @@ class Airlock:
         else:
             assert req.filename is not None and req.content is not None
             files[req.filename] = req.content
-        import hashlib
-
-        result_hashes = {
-            n: {"sha256": hashlib.sha256(b).hexdigest(), "size": len(b)} for n, b in files.items()
-        }
+        result_hashes = {n: {"sha256": _sha(b), "size": len(b)} for n, b in files.items()}
         events = s.scalars(select(Event).where(Event.request_id == req.id).order_by(Event.id))
         manifest = {
             "request": {
@@ -664,8 +660,6 @@ def _redacted(report: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _sha(data: bytes | None) -> str | None:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest() if data is not None else None
 
 

@@ -171,10 +171,6 @@ class VCESpawner(DockerSpawner):
         except AccessDenied as exc:
             raise web.HTTPError(403, str(exc)) from None
 
-    async def resolve_grant_async(self) -> SpawnGrant:
-        """:meth:`resolve_grant` off the hub's event loop (a database read must not block it)."""
-        return await asyncio.to_thread(self.resolve_grant)
-
     # ---- the container --------------------------------------------------------------------
     def hardened_host_config(self) -> dict[str, Any]:
         """Host-config values that configuration may extend but never override."""
@@ -263,7 +259,8 @@ class VCESpawner(DockerSpawner):
 
     async def start(self) -> tuple[str, int]:
         """Check membership, compute mounts from the registry, harden, then start."""
-        self.grant = grant = await self.resolve_grant_async()
+        # a database read: off the hub's event loop
+        self.grant = grant = await asyncio.to_thread(self.resolve_grant)
         if self.sandbox_uid == 0:
             raise web.HTTPError(500, "VCESpawner.sandbox_uid must not be 0 (root)")
         if self.enforce_firewall_network and not self.network_name:
