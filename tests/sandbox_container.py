@@ -65,6 +65,18 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
     return proc
 
 
+def create_internal_network(name: str) -> str:
+    """Create an ``--internal`` test network (no route out) and return its gateway address."""
+    docker("network", "create", "--internal", "--label", "org.vce.test=1", name)
+    try:
+        return docker(
+            "network", "inspect", name, "-f", "{{(index .IPAM.Config 0).Gateway}}"
+        ).stdout.strip()
+    except Exception:
+        docker("network", "rm", name, check=False)
+        raise
+
+
 def docker_available() -> bool:
     """Whether a Docker engine answers (scripts/docker-engine.sh starts one)."""
     if shutil.which("docker") is None:
@@ -301,12 +313,9 @@ def sandbox_container(
     mount = Path(tempfile.mkdtemp(prefix="vce-sandbox-mount-"))
     token = secrets.token_hex(16)
     hub_token = secrets.token_hex(16)
-    docker("network", "create", "--internal", "--label", "org.vce.test=1", network)
+    gateway = create_internal_network(network)
     airlock: StubAirlock | None = None
     try:
-        gateway = docker(
-            "network", "inspect", network, "-f", "{{(index .IPAM.Config 0).Gateway}}"
-        ).stdout.strip()
         airlock = StubAirlock(gateway, hub_token).start()
         make_sandbox_mount(dataset, mount)
         env = {

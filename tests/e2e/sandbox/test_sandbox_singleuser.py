@@ -19,7 +19,13 @@ from http.server import ThreadingHTTPServer
 import pytest
 import requests
 
-from sandbox_container import HARDENING_FLAGS, JUPYTER_PORT, JSONHandler, docker
+from sandbox_container import (
+    HARDENING_FLAGS,
+    JUPYTER_PORT,
+    JSONHandler,
+    create_internal_network,
+    docker,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -69,12 +75,9 @@ def singleuser(sandbox_image: str) -> Iterator[dict[str, str]]:
     run_id = uuid.uuid4().hex[:10]
     network, name = f"vce-test-su-{run_id}", f"vce-singleuser-{run_id}"
     user_token = secrets.token_hex(16)
-    docker("network", "create", "--internal", "--label", "org.vce.test=1", network)
+    gateway = create_internal_network(network)
     hub: StubHubAPI | None = None
     try:
-        gateway = docker(
-            "network", "inspect", network, "-f", "{{(index .IPAM.Config 0).Gateway}}"
-        ).stdout.strip()
         hub = StubHubAPI(gateway, user_token)
         threading.Thread(target=hub.serve_forever, daemon=True).start()
         prefix = f"/user/{USER}/"

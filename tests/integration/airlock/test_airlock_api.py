@@ -62,6 +62,16 @@ def wait_state(hub: Hub, rid: int, state: str, timeout: float = 60) -> dict:
     raise AssertionError(f"request {rid} is {r['state']}, not {state}")
 
 
+def approve_and_release(hub: Hub, rid: int) -> dict:
+    """Both eligible reviewers approve (each vote accepted); return the released request."""
+    for reviewer in ("rev1", "rev2"):
+        vote = call(
+            hub, reviewer, "POST", f"api/requests/{rid}/votes", json={"decision": "approve"}
+        )
+        assert vote.status_code == 201
+    return wait_state(hub, rid, "released")
+
+
 def snapshot(hub: Hub, rid: int) -> tuple:
     """Everything a forbidden call must leave untouched."""
     audit = call(hub, "boss", "GET", "api/audit/verify").json()
@@ -87,14 +97,7 @@ def pending(hub: Hub) -> int:
 def released(hub: Hub) -> int:
     rid = submit(hub)
     wait_checked(hub, rid)
-    for reviewer in ("rev1", "rev2"):
-        assert (
-            call(
-                hub, reviewer, "POST", f"api/requests/{rid}/votes", json={"decision": "approve"}
-            ).status_code
-            == 201
-        )
-    wait_state(hub, rid, "released")
+    approve_and_release(hub, rid)
     return rid
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from airlock_hub import Hub, running_hub
-from test_airlock_api import call, submit, wait_checked, wait_state
+from test_airlock_api import approve_and_release, call, submit, wait_checked
 
 pytestmark = pytest.mark.postgres
 
@@ -32,14 +32,7 @@ def test_export_review_release_download_on_postgres(pg_hub: Hub) -> None:
         ).status_code
         == 403
     )
-    for reviewer in ("rev1", "rev2"):
-        assert (
-            call(
-                h, reviewer, "POST", f"api/requests/{rid}/votes", json={"decision": "approve"}
-            ).status_code
-            == 201
-        )
-    done = wait_state(h, rid, "released")
+    done = approve_and_release(h, rid)
     for name, meta in done["release"]["files"].items():
         data = call(h, "alice", "GET", f"api/requests/{rid}/files/{name}").content
         assert hashlib.sha256(data).hexdigest() == meta["sha256"]
