@@ -52,35 +52,15 @@ def bare_container_seconds(runs: int = 5) -> list[float]:
         t0 = time.perf_counter()
         subprocess.run(
             [
-                "docker",
-                "run",
-                "-d",
-                "--rm",
-                "--name",
-                name,
-                "--read-only",
-                "--cap-drop",
-                "ALL",
-                "--security-opt",
-                "no-new-privileges:true",
-                "--tmpfs",
-                "/tmp",
-                "--pids-limit",
-                "256",
-                "--memory",
-                "2g",
-                "--user",
-                "1000:1000",
-                "--entrypoint",
-                "python3",
-                IMAGE,
-                "-m",
-                "http.server",
-                "8888",
+                "docker", "run", "-d", "--rm", "--name", name, "--read-only",
+                "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
+                "--tmpfs", "/tmp", "--pids-limit", "256", "--memory", "2g",
+                "--user", "1000:1000", "--entrypoint", "python3",
+                IMAGE, "-m", "http.server", "8888",
             ],
             check=True,
             capture_output=True,
-        )
+        )  # fmt: skip
         ip = ""
         while not ip:
             ip = subprocess.run(
@@ -126,16 +106,9 @@ def _login_and_spawn(base: str, user: str, password: str, project: str) -> float
 
 
 def _names(network: str) -> list[str]:
+    label = f"label=vce.network={network}"
     return subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-a",
-            "--format",
-            "{{.Names}}",
-            "--filter",
-            f"label=vce.network={network}",
-        ],
+        ["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", label],
         capture_output=True,
         text=True,
     ).stdout.split()
