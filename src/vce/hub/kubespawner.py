@@ -149,7 +149,7 @@ def helm_values(s: Settings) -> dict[str, Any]:
             "uid": sandbox["uid"],
             "fsGid": sandbox["uid"],
             "allowPrivilegeEscalation": False,
-            "cmd": "jupyterhub-singleuser",
+            "cmd": "vce-singleuser",
             "memory": {"limit": mem, "guarantee": mem},
             "cpu": {"limit": float(sandbox["cpu_limit"]), "guarantee": float(sandbox["cpu_limit"])},
             "storage": {

@@ -165,3 +165,30 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {"rfc3987_s
 """,
     )
     assert loaded == []
+
+
+def test_server_command_leaves_out_the_hubs_database_layer_until_used(sandbox_container):
+    """``vce-singleuser`` imports the single-user server without SQLAlchemy's ORM or Alembic
+    (0.15 s of CPU per spawn), and the hub's ORM module still loads in full when touched."""
+    state = run_json(
+        sandbox_container,
+        """
+import json, sys
+from vce.sandbox.singleuser import skip_hub_database_layer
+applied = skip_hub_database_layer()
+import jupyterhub.singleuser.extension, jupyterlab, vce.sandbox.hardening
+from jupyterhub.log import log_request
+heavy = sorted(m for m in sys.modules
+               if m.split(".")[0] in {"alembic", "mako"} or m.startswith("sqlalchemy.orm"))
+import jupyterhub.orm
+print(json.dumps({"applied": applied, "heavy": heavy,
+                  "orm_on_use": jupyterhub.orm.User.__tablename__,
+                  "stand_in": sys.modules["jupyterhub.handlers.pages"].__name__}))
+""",
+    )
+    assert state == {
+        "applied": True,
+        "heavy": [],
+        "orm_on_use": "users",
+        "stand_in": "jupyterhub.handlers.pages",
+    }

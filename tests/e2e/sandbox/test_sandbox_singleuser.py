@@ -1,4 +1,4 @@
-"""The image's default command, ``jupyterhub-singleuser``, keeps the hardening.
+"""The image's default command, ``vce-singleuser`` (``jupyterhub-singleuser``), keeps the hardening.
 
 JupyterHub starts sandboxes with the image's own command, so the hardening must hold under the
 single-user server, not only under ``jupyter lab``. A stub hub API (version check, token
@@ -104,7 +104,7 @@ def singleuser(sandbox_image: str) -> Iterator[dict[str, str]]:
             *HARDENING_FLAGS,
             *env_args,
             sandbox_image,
-        )  # fmt: skip  (no command: the image's default, jupyterhub-singleuser)
+        )  # fmt: skip  (no command: the image's default, vce-singleuser)
         ip = docker(
             "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
         ).stdout.strip()
