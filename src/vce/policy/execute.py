@@ -135,7 +135,10 @@ def _final_sql(rw: Rewritten, fast: bool = False) -> str:
 
 
 def _col(batch: pa.RecordBatch, name: str, dtype: type) -> np.ndarray:
-    arr = batch.column(batch.schema.get_field_index(name))
+    index = batch.schema.get_field_index(name)
+    if index < 0:  # -1 would silently read the last column
+        raise KeyError(f"helper column {name} is missing from the rewritten query's result")
+    arr = batch.column(index)
     if arr.null_count:
         arr = arr.fill_null(False if dtype is bool else 0)
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
@@ -182,10 +185,15 @@ class _Evaluator:
                 ints[name] = _col(batch, name, np.int64)
             return ints[name]
 
+        def flag(name: str) -> np.ndarray:  # left out of the SQL only when FALSE everywhere
+            if name in rw.false_flags:
+                return np.zeros(n, dtype=bool)
+            return _col(batch, name, bool)
+
         counts = [count(s) for s in rw.slots]
-        raw = _col(batch, f"{HELPER_PREFIX}raw", bool)
-        minor = _col(batch, f"{HELPER_PREFIX}minor", bool)
-        minor_raw = _col(batch, f"{HELPER_PREFIX}minor_raw", bool)
+        raw = flag(f"{HELPER_PREFIX}raw")
+        minor = flag(f"{HELPER_PREFIX}minor")
+        minor_raw = flag(f"{HELPER_PREFIX}minor_raw")
         cell_fail = np.zeros(n, dtype=bool)
         if rw.cells:
             cellmin = count(f"{HELPER_PREFIX}cellmin")

@@ -105,6 +105,8 @@ class Rewritten:
     cells: bool = False  # __vce_cellmin: smallest conditional-aggregate cell (see _plan_cells)
     fast_sql: str | None = None  # same query, lower bounds instead of exact distinct counts
     lower_bound_slots: tuple[str, ...] = ()  # count columns that are lower bounds in fast_sql
+    # helper flags left out because they are FALSE on every row (see _finish_select)
+    false_flags: tuple[str, ...] = ()
 
 
 def lower_bound_sql(expr_sql: str, words: int = 1) -> str:
@@ -321,6 +323,7 @@ class _Rewriter:
         self.group_keys: list[str] = []
         self.rounded: list[str] = []
         self.base_tables: set[str] = set()
+        self.false_flags: list[str] = []
         self._counter = 0
 
     # -- query nodes -------------------------------------------------------------------------
@@ -1044,9 +1047,18 @@ class _Rewriter:
                 extra.append(_alias(e, f"{HELPER_PREFIX}n{name[len(HELPER_PREFIX) + 1 :]}"))
             minor_set = [exprs[f] for f in sorted(own.flags) if own.flags[f] == "set"]
             minor_raw = [exprs[f] for f in sorted(own.flags) if own.flags[f] == "row"]
-            extra.append(_alias(self._any(minor_set), f"{HELPER_PREFIX}minor"))
-            extra.append(_alias(self._any(minor_raw), f"{HELPER_PREFIX}minor_raw"))
-            extra.append(_alias(exp.Boolean(this=bool(own.raw_tables)), f"{HELPER_PREFIX}raw"))
+            for name, flag in (
+                (f"{HELPER_PREFIX}minor", self._any(minor_set)),
+                (f"{HELPER_PREFIX}minor_raw", self._any(minor_raw)),
+                (f"{HELPER_PREFIX}raw", exp.Boolean(this=bool(own.raw_tables))),
+            ):
+                # A constant FALSE column costs a small query a tenth of a millisecond in
+                # planning and transfer; a single SELECT leaves it out and says so (UNION ALL
+                # branches must keep their columns aligned).
+                if own is target and flag == exp.false():
+                    self.false_flags.append(name)
+                else:
+                    extra.append(_alias(flag, name))
             if self.cells:  # aligned across UNION ALL branches: NULL where none
                 cell = f"{HELPER_PREFIX}cellmin"
                 extra.append(_alias(exprs.get(cell, exp.Null()), cell))
@@ -1180,6 +1192,11 @@ def rewrite(
     (('__vce_n__videos__author_id__0',), ('n',), ('__vce_n__videos__author_id__0',))
     >>> 'COUNT(DISTINCT "videos"."author_id")' in r.sql, 'BIT_OR' in r.fast_sql
     (True, True)
+    >>> r.false_flags  # an aggregate: no row leaves as it is (minor or not)
+    ('__vce_minor_raw', '__vce_raw')
+    >>> rewrite("SELECT count(*) AS n FROM videos", load_policy(),
+    ...         minors_possible=False).false_flags  # adult files only: no minor anywhere
+    ('__vce_minor', '__vce_minor_raw', '__vce_raw')
     """
     rows_key = tuple(sorted((entity_rows or {}).items()))
     key = (sql, id(policy), minors_possible, rows_key)
@@ -1218,8 +1235,8 @@ def _rewrite_both(
     if exact is None:
         exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
     fast = _rewrite(tree, policy, minors_possible, fast=True, entity_rows=entity_rows)
-    if fast.sql == exact.sql:
-        return exact
+    if fast.sql == exact.sql or fast.false_flags != exact.false_flags:
+        return exact  # (the checks read one set of helper columns for both)
     return dataclasses.replace(exact, fast_sql=fast.sql, lower_bound_slots=fast.lower_bound_slots)
 
 
@@ -1273,4 +1290,5 @@ def _rewrite(
         lower_bound_slots=tuple(
             f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}" for n in sorted(rw.lower_bound)
         ),
+        false_flags=tuple(rw.false_flags),
     )
