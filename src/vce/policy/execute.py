@@ -299,7 +299,7 @@ def _bounded_passes(
         return
     with_rows = _with_entity_rows(sql, rw, ctx, con, tables)
     yield with_rows
-    if with_rows is not rw:
+    if with_rows.fast_sql != rw.fast_sql:  # (joins, subqueries: no row-count bound, same SQL)
         yield rw
 
 

@@ -314,6 +314,30 @@ def test_large_groups_are_released_on_a_lower_bound_small_ones_counted_exactly(
     assert small.suppressed_rows > 0 and threshold.detail == ""
 
 
+def test_an_undecided_join_runs_each_pass_once(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A join gets no row-count bound: its hashed pass runs once, then exact counting."""
+    import vce.policy.execute as execute
+
+    calls: list[bool] = []
+    real = execute._execute
+
+    def counted(con, sql, rw, context, fast):  # type: ignore[no-untyped-def]
+        calls.append(fast)
+        return real(con, sql, rw, context, fast)
+
+    monkeypatch.setattr(execute, "_execute", counted)
+    res = run_checked(
+        "SELECT v.region_code, count(*) AS n FROM comments AS c "
+        "JOIN videos AS v ON c.video_id = v.id GROUP BY 1",
+        ctx(min_entities=1000),  # above any hashed bound: exact counting decides
+        [dataset],
+    )
+    assert res.allowed
+    assert calls == [True, False]
+
+
 def test_inline_dominance_bound_is_never_below_the_exact_top2(dataset: Path) -> None:
     from vce.policy.rewrite import rewrite
 
