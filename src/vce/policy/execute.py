@@ -194,14 +194,13 @@ class _Evaluator:
         raw = flag(f"{HELPER_PREFIX}raw")
         minor = flag(f"{HELPER_PREFIX}minor")
         minor_raw = flag(f"{HELPER_PREFIX}minor_raw")
+        need = np.where(minor, th.needed(True), th.needed(False))  # people each row needs
         cell_fail = np.zeros(n, dtype=bool)
         if rw.cells:
-            cellmin = count(f"{HELPER_PREFIX}cellmin")
-            cell_fail = cells.failing(cellmin, minor, th.min_entities, th.u18_min_entities)
+            cell_fail = cells.failing(count(f"{HELPER_PREFIX}cellmin"), need)
             if self.fast and cell_fail.any():
                 raise _NeedExactCounts  # a lower bound below a threshold: count exactly
         if self.lower_bounds:
-            need = np.where(minor, th.needed(True), th.needed(False))
             for name in self.lower_bounds:
                 bound = count(name)
                 if ((bound > 0) & (bound < need)).any():

@@ -15,15 +15,13 @@ import numpy as np
 NAME = "cell_threshold"
 
 
-def failing(cellmin: np.ndarray, minor: np.ndarray, min_entities: int, u18: int) -> np.ndarray:
-    """Rows whose smallest non-empty conditional cell is below the applicable threshold.
+def failing(cellmin: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """Rows whose smallest non-empty conditional cell is below the people the row needs.
 
-    A row with a minor meets both thresholds (a policy could set the U18 one lower).
+    ``need`` is per row (:meth:`vce.policy.model.Thresholds.needed`: with a minor, both
+    thresholds).
 
-    >>> failing(np.array([0, 3, 12, 30]), np.array([False, False, False, True]), 10, 50).tolist()
+    >>> failing(np.array([0, 3, 12, 30]), np.array([10, 10, 10, 50])).tolist()
     [False, True, False, True]
-    >>> failing(np.array([30]), np.array([True]), 100, 20).tolist()
-    [True]
     """
-    need = np.where(minor, max(u18, min_entities), min_entities)
     return (cellmin > 0) & (cellmin < need)
