@@ -12,17 +12,12 @@ lockout, optional 2FA); only where the hashing runs changes.
 from __future__ import annotations
 
 import asyncio
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import bcrypt
 from nativeauthenticator import NativeAuthenticator
 
 from vce.hub.cpu import LOGIN, host_queue
-
-# One bcrypt per core: more at once would only share the cores, and every login finish later.
-_HASHING = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="vce-bcrypt")
 
 
 def password_matches(password: str, stored_hash: bytes) -> bool:
@@ -51,10 +46,9 @@ class VCEAuthenticator(NativeAuthenticator):
         if self.allowed_failed_logins and self.is_blocked(username):
             return None
         stored, approved = user.password, user.is_authorized
-        async with host_queue().hold(LOGIN):  # after starts of those already logged in
-            matches = await asyncio.get_running_loop().run_in_executor(
-                _HASHING, password_matches, data["password"], stored
-            )
+        # one CPU slot per check (at most one per core), after starts of those logged in
+        async with host_queue().hold(LOGIN):
+            matches = await asyncio.to_thread(password_matches, data["password"], stored)
         validations = [approved, matches]
         if user.has_2fa:
             validations.append(user.is_valid_token(data.get("2fa")))
