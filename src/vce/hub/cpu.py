@@ -2,8 +2,8 @@
 
 Why: both compete for the same cores. When a class logs in at nine o'clock and everything runs
 at once, the cores are shared fairly and everybody waits for everybody: ten bcrypt checks
-(0.2 s of CPU each) and ten Jupyter starts (about 1 s each, with Docker's part) all finish
-after some 6 s on two cores. Run in turn — one task per core, and the sandbox of someone
+(0.2 s of CPU each) and ten Jupyter starts (about 0.7 s each, with Docker's part) all
+finish after some 5 s on two cores. Run in turn — one task per core, and the sandbox of someone
 already logged in before the next password check — the first researchers are working in
 about a second, half of them within four, and the last no later than before.
 

@@ -96,10 +96,11 @@ class VCESpawner(DockerSpawner):
         help="""How many sandboxes may be starting at once; later ones wait their turn (0: one
         per CPU core of the host).
 
-        Starting a Jupyter server is CPU-bound (about 0.7 s of CPU). When ten researchers
-        start together and all share the cores, every one of them waits for all ten; taken
-        in turn, the first are ready in about a second. Password checks share these slots,
-        after starts (:mod:`vce.hub.cpu`). The wait counts against ``start_timeout``.
+        Starting a Jupyter server is CPU-bound (about 0.7 s of CPU with Docker's part). When
+        ten researchers start together and all share the cores, every one of them waits for
+        all ten; taken in turn, the first are ready in about a second. Password checks share
+        these slots, after starts (:mod:`vce.hub.cpu`). The wait counts against
+        ``start_timeout``.
         """,
     )
     ready_poll_interval = Float(

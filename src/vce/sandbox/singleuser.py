@@ -59,7 +59,7 @@ class _HubHandlerStandIn:
 
 
 def _stand_in_module() -> types.ModuleType:
-    module = types.ModuleType(STAND_IN, __doc__)
+    module = types.ModuleType(STAND_IN, "Stand-in set by vce.sandbox.singleuser (see there).")
     module.HealthCheckHandler = _HubHandlerStandIn  # type: ignore[attr-defined]
 
     def __getattr__(name: str) -> object:
