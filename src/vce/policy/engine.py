@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import math
 import stat
 import threading
 import time
@@ -23,12 +24,13 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import duckdb
 
 from vce.data.schema import TABLES
+from vce.policy.bounds import MAX_VALUES, EntityRows, Value, ValueStats
 from vce.policy.context import duckdb_type
-from vce.policy.rewrite import EntityRows
 
 
 class EngineError(RuntimeError):
@@ -272,9 +274,9 @@ def time_limit(con: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[thr
         _WATCHDOG.cancel(job)
 
 
-_ROWS_CACHE: OrderedDict[tuple[object, ...], EntityRows | None] = OrderedDict()
-_ROWS_CACHE_SIZE = 64
-_ROWS_LOCK = threading.Lock()  # run_checked is a library call: any thread may make it
+_STATS_CACHE: OrderedDict[tuple[object, ...], object] = OrderedDict()
+_STATS_CACHE_SIZE = 256
+_STATS_LOCK = threading.Lock()  # run_checked is a library call: any thread may make it
 
 
 def _files_signature(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -286,6 +288,21 @@ def _files_signature(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
+def _cached(key: tuple[object, ...], compute: Callable[[], object]) -> object:
+    """``compute()`` once per key (statistics of one set of files), least recently used out."""
+    with _STATS_LOCK:
+        hit = key in _STATS_CACHE
+        value = _STATS_CACHE.get(key)
+    if not hit:  # computed outside the lock: two callers may both compute, never wrongly
+        value = compute()
+    with _STATS_LOCK:
+        _STATS_CACHE[key] = value
+        _STATS_CACHE.move_to_end(key)
+        while len(_STATS_CACHE) > _STATS_CACHE_SIZE:
+            _STATS_CACHE.popitem(last=False)
+    return value
+
+
 def entity_rows(
     con: duckdb.DuckDBPyConnection,
     tables: dict[str, TableFiles],
@@ -294,7 +311,7 @@ def entity_rows(
 ) -> dict[tuple[str, str], EntityRows]:
     """Rows owned by the ``depth`` busiest entities of each entity column, per view of ``con``.
 
-    What :func:`vce.policy.rewrite.rows_bound_sql` needs to bound a group's distinct
+    What :func:`vce.policy.bounds.rows_bound_sql` needs to bound a group's distinct
     entities from its row count alone, without reading the entity column in the query. One
     GROUP BY over the column, computed on the very views (files) the query reads and kept
     per process keyed by the files' size and mtime, as the locked databases are. Columns
@@ -307,18 +324,9 @@ def entity_rows(
             continue
         sig = _files_signature(t.files)
         for col in cols:
-            key = (name, col, sig, depth)
-            with _ROWS_LOCK:
-                hit = key in _ROWS_CACHE
-                rows = _ROWS_CACHE.get(key)
-            if not hit:  # counted outside the lock: two callers may both count, never wrongly
-                rows = _count_entity_rows(con, name, col, depth)
-            with _ROWS_LOCK:
-                _ROWS_CACHE[key] = rows
-                _ROWS_CACHE.move_to_end(key)
-                while len(_ROWS_CACHE) > _ROWS_CACHE_SIZE:
-                    _ROWS_CACHE.popitem(last=False)
-            if rows is not None:
+            key = ("rows", name, col, sig, depth)
+            rows = _cached(key, functools.partial(_count_entity_rows, con, name, col, depth))
+            if isinstance(rows, EntityRows):
                 out[(name, col)] = rows
     return out
 
@@ -333,8 +341,86 @@ def _count_entity_rows(
     ).fetchone()
     if nulls:
         return None
-    busiest, acc = [], 0
-    for n in sorted(top or [], reverse=True):
+    return EntityRows(int(total), _running_sums(top))
+
+
+def _running_sums(counts: Sequence[int] | None) -> tuple[int, ...]:
+    out, acc = [], 0
+    for n in sorted(counts or [], reverse=True):
         acc += int(n)
-        busiest.append(acc)
-    return EntityRows(int(total), tuple(busiest))
+        out.append(acc)
+    return tuple(out)
+
+
+def value_stats(
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, TableFiles],
+    rows_wanted: Collection[tuple[str, str, str]],
+    tops_wanted: Collection[tuple[str, str, str, str]],
+    depth: int,
+    top_n: int,
+) -> ValueStats:
+    """Per-value statistics for :mod:`vce.policy.bounds`, per view of ``con`` (cached).
+
+    ``rows_wanted``: (table, entity, dimension) — per value of the dimension, the rows of
+    its ``depth`` busiest entities. ``tops_wanted``: (table, entity, dimension, measure) —
+    per value, the sum of the ``top_n`` largest per-entity subtotals of the measure
+    (dimension ``""``: the whole table). One GROUP BY (dimension, entity) each, on the very
+    files the query reads; dimensions with more than ``MAX_VALUES`` values, and measures
+    with a negative value, get none.
+    """
+    rows, tops = [], []
+    for table, ent, dim in sorted(rows_wanted):
+        t = tables.get(table)
+        if t is None:
+            continue
+        key = ("value-rows", table, ent, dim, _files_signature(t.files), depth)
+        found = _cached(key, functools.partial(_count_value_rows, con, table, ent, dim, depth))
+        if found is not None:
+            rows.append(((table, ent, dim), cast(tuple[tuple[Value, EntityRows], ...], found)))
+    for table, ent, dim, measure in sorted(tops_wanted):
+        t = tables.get(table)
+        if t is None:
+            continue
+        key = ("value-tops", table, ent, dim, measure, _files_signature(t.files), top_n)
+        compute = functools.partial(_sum_value_tops, con, table, ent, dim, measure, top_n)
+        found = _cached(key, compute)
+        if found is not None:
+            tops.append(((table, ent, dim, measure), cast(tuple[tuple[Value, int], ...], found)))
+    return ValueStats(tuple(rows), tuple(tops))
+
+
+def _kept(value: object) -> bool:
+    return type(value) in (str, bool, int)  # the literal types the bounds look up
+
+
+def _count_value_rows(
+    con: duckdb.DuckDBPyConnection, table: str, ent: str, dim: str, depth: int
+) -> tuple[tuple[Value, EntityRows], ...] | None:
+    found = con.execute(
+        f"SELECT d, sum(n), bool_or(k IS NULL), max(n, {int(depth)}) FILTER (WHERE k IS NOT NULL) "
+        f'FROM (SELECT "{dim}" AS d, "{ent}" AS k, count(*) AS n FROM "{table}" GROUP BY 1, 2) '
+        f"GROUP BY d LIMIT {MAX_VALUES + 1}"
+    ).fetchall()
+    if len(found) > MAX_VALUES:
+        return None
+    return tuple(
+        (d, EntityRows(int(total), _running_sums(top)))
+        for d, total, nulls, top in found
+        if _kept(d) and not nulls  # (NULL entities: a row count overstates the entities)
+    )
+
+
+def _sum_value_tops(
+    con: duckdb.DuckDBPyConnection, table: str, ent: str, dim: str, measure: str, n: int
+) -> tuple[tuple[Value, int], ...] | None:
+    d = f'"{dim}"' if dim else "TRUE"
+    found = con.execute(
+        f"SELECT d, list_sum(max(s, {int(n)})), min(lo) FROM ("
+        f'SELECT {d} AS d, "{ent}" AS k, sum("{measure}") AS s, min("{measure}") AS lo '
+        f'FROM "{table}" GROUP BY 1, 2) GROUP BY d LIMIT {MAX_VALUES + 1}'
+    ).fetchall()
+    if len(found) > MAX_VALUES or any(lo is not None and lo < 0 for _, _, lo in found):
+        return None
+    # an upper bound: a fractional sum rounds up
+    return tuple((d, math.ceil(top or 0)) for d, top, _ in found if _kept(d))

@@ -37,6 +37,7 @@ from vce.policy.engine import (
     entity_rows,
     locked_cursor,
     time_limit,
+    value_stats,
 )
 from vce.policy.rewrite import (
     HELPER_PREFIX,
@@ -267,8 +268,11 @@ def _with_entity_rows(
     """The rewrite whose fast pass bounds groups by row counts where that is provable.
 
     Reading the entity column (to hash it) costs more than many whole queries; a group of a
-    single table with more rows than its busiest entities own together has provably enough
-    entities without that read (:func:`vce.policy.rewrite.rows_bound_sql`).
+    single table with more rows than its busiest entities own together — in the whole table,
+    or among the rows having the values the group is restricted to — has provably enough
+    entities without that read, and a sum's top contributions are bounded by theirs over
+    those rows (:mod:`vce.policy.bounds`). The statistics cost one GROUP BY each, once per
+    set of files (:func:`vce.policy.engine.value_stats`).
     """
     th = ctx.policy.thresholds
     columns = {
@@ -277,10 +281,15 @@ def _with_entity_rows(
         if t in ctx.policy.tables and ctx.policy.tables[t].entity
     }
     depth = th.needed(True)  # the busiest entities any threshold can involve
-    counts = entity_rows(con, {t: tables[t] for t in columns if t in tables}, columns, depth)
-    if not counts:
+    read = {t: tables[t] for t in columns if t in tables}
+    counts = entity_rows(con, read, columns, depth)
+    wanted = {w for w in rw.wanted_rows if (w[0], w[1]) in counts}  # (no NULL entities)
+    stats = value_stats(con, read, wanted, rw.wanted_tops, depth, th.dominance_n)
+    if not counts and not stats.tops:
         return rw
-    return rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved, entity_rows=counts)
+    return rewrite(
+        sql, ctx.policy, minors_possible=ctx.u18_approved, entity_rows=counts, value_stats=stats
+    )
 
 
 def _bounded_passes(

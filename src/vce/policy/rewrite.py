@@ -35,13 +35,26 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 
 from vce.data.schema import TABLES
+from vce.policy.bounds import (
+    EntityRows,
+    Fixed,
+    ValueStats,
+    conjuncts,
+    fixed_dimensions,
+    fixed_value,
+    lower_bound_sql,
+    lower_bound_words,
+    row_limit_sql,
+    rows_bound_sql,
+    rows_bound_useful,
+    top_limit_sql,
+)
 from vce.policy.checks.rounding import rounded_sql
 from vce.policy.context import duckdb_type
 from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
 DOMINANCE_BUCKETS_PER_N = 2  # buckets per dominant contributor: the bound's floor is 1/2
-ROWS_BOUND_SHARE = 10  # row-count bounds when groups over 1/10 of a table are decided
 SCALAR_PREFIX = "__vce_sq"
 COUNT_FUNCS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
 
@@ -107,106 +120,10 @@ class Rewritten:
     lower_bound_slots: tuple[str, ...] = ()  # count columns that are lower bounds in fast_sql
     # helper flags left out because they are FALSE on every row (see _finish_select)
     false_flags: tuple[str, ...] = ()
-
-
-def lower_bound_sql(expr_sql: str, words: int = 1) -> str:
-    """SQL for a cheap, *provable* lower bound on ``count(DISTINCT expr)`` in a group.
-
-    Ids are hashed onto ``64 * words`` bits and the bits hit are counted: equal ids always
-    hit the same bit, so the bits hit never exceed the distinct ids (and are 0 only when
-    there are none). Each word is a ``bit_or`` over a 64-bit integer: a few bytes of state
-    per group instead of a hash set. Groups whose bound is below a threshold are recounted
-    exactly (see :mod:`vce.policy.execute`). One word suffices for thresholds near 10,
-    four for 50.
-
-    >>> sql = lower_bound_sql("v.author_id")
-    >>> sql.startswith("COALESCE(CAST(BIT_COUNT(BIT_OR(CASE WHEN v.author_id IS NOT NULL")
-    True
-    >>> lower_bound_sql("x", 4).count("BIT_OR")
-    4
-    """
-    if words == 1:
-        terms = [f"CAST(1 AS UBIGINT) << (HASH({expr_sql}) % 64)"]
-        conds = [f"{expr_sql} IS NOT NULL"]
-    else:
-        terms = [f"CAST(1 AS UBIGINT) << ((HASH({expr_sql}) // {words}) % 64)"] * words
-        conds = [
-            f"{expr_sql} IS NOT NULL AND HASH({expr_sql}) % {words} = {w}" for w in range(words)
-        ]
-    return " + ".join(
-        f"COALESCE(CAST(BIT_COUNT(BIT_OR(CASE WHEN {c} THEN {t} END)) AS INT), 0)"
-        for c, t in zip(conds, terms, strict=True)
-    )
-
-
-@dataclass(frozen=True)
-class EntityRows:
-    """How many rows the busiest entities of one entity column own, in the files a view reads.
-
-    ``busiest[j]`` is the number of rows of the ``j + 1`` busiest entities together; ``total``
-    the rows of the table; computed by :func:`vce.policy.engine.entity_rows` over exactly the
-    files the query reads. Only columns without NULLs get one (then every row has an entity).
-    """
-
-    total: int
-    busiest: tuple[int, ...]
-
-    def rows_of(self, entities: int) -> int:
-        """Most rows any ``entities`` distinct entities can own together.
-
-        >>> EntityRows(100, (40, 60, 70)).rows_of(2), EntityRows(100, (40,)).rows_of(5)
-        (60, 100)
-        """
-        if entities <= 0:
-            return 0
-        if entities <= len(self.busiest):
-            return self.busiest[entities - 1]
-        return self.total
-
-
-def rows_bound_sql(count_sql: str, rows: EntityRows, thresholds: Iterable[int]) -> str:
-    """A provable lower bound on the distinct entities of a group, from its row count alone.
-
-    A group of ``c`` rows of one base table with ``d`` distinct entities has ``c`` at most
-    the rows of the ``d`` busiest entities of the whole table; so ``c > rows_of(T - 1)``
-    proves ``d >= T``, and ``c > 0`` proves ``d >= 1`` (the column has no NULLs). The bound
-    is one of the thresholds (or 1, or 0 = exact): enough for the checks, and it needs no
-    read of the entity column at all.
-
-    >>> rows_bound_sql("c", EntityRows(1000, (50, 90)), [10, 3])
-    'CASE WHEN c > 1000 THEN 10 WHEN c > 90 THEN 3 WHEN c > 0 THEN 1 ELSE 0 END'
-    """
-    whens = "".join(
-        f"WHEN {count_sql} > {rows.rows_of(t - 1)} THEN {t} "
-        for t in sorted(set(thresholds), reverse=True)
-        if t > 1
-    )
-    return f"CASE {whens}WHEN {count_sql} > 0 THEN 1 ELSE 0 END"
-
-
-def rows_bound_useful(rows: EntityRows, threshold: int) -> bool:
-    """Whether the row-count bound decides typical groups (else hash bits are cheaper overall).
-
-    Groups of at most ``rows_of(threshold - 1)`` rows are not decided by their row count, and
-    the hashed pass runs after it: a wrong guess costs one scan that reads no entity column.
-    When those rows are at most a tenth of the table, the groups analyses publish (months,
-    regions, bands: several percent of a table each) are above it.
-
-    >>> rows_bound_useful(EntityRows(10_000, (20, 30)), 3)
-    True
-    >>> rows_bound_useful(EntityRows(100, (50,)), 2)
-    False
-    """
-    return rows.rows_of(threshold - 1) * ROWS_BOUND_SHARE <= rows.total
-
-
-def lower_bound_words(threshold: int) -> int:
-    """64-bit words a bound needs so that groups a little above ``threshold`` pass.
-
-    >>> lower_bound_words(10), lower_bound_words(50)
-    (1, 4)
-    """
-    return max(1, -(-threshold * 4 // 64))
+    # per-value statistics the fast pass can use (see vce.policy.bounds.ValueStats):
+    # (table, entity, dimension) for row counts, (…, measure) for top-n sums
+    wanted_rows: frozenset[tuple[str, str, str]] = frozenset()
+    wanted_tops: frozenset[tuple[str, str, str, str]] = frozenset()
 
 
 def dataset_schema() -> dict[str, dict[str, str]]:
@@ -308,12 +225,18 @@ class _Rewriter:
         minors_possible: bool = True,
         fast: bool = False,
         entity_rows: dict[tuple[str, str], EntityRows] | None = None,
+        value_stats: ValueStats | None = None,
     ) -> None:
         self.policy = policy
         self.minors_possible = minors_possible
         self.fast = fast
         self.entity_rows = entity_rows or {}
+        self.stats = value_stats or ValueStats()
+        self.wanted_rows: set[tuple[str, str, str]] = set()
+        self.wanted_tops: set[tuple[str, str, str, str]] = set()
         self._one_base_table = False
+        self._base_alias = ""
+        self._fixed = Fixed()
         self.lower_bound: set[str] = set()
         self.inline_dominance: list[str] = []
         self.cells = False
@@ -484,6 +407,10 @@ class _Rewriter:
             and not sel.args.get("joins")
             and not sel.args.get("laterals")
         )
+        self._fixed = Fixed()
+        if self._one_base_table:
+            self._base_alias = sources[0][0]
+            self._fixed = fixed_dimensions(sel, sources[0][0], self._dimensions(sources[0][1]))
         if aggregating:
             if top:
                 self._plan_dominance(sel, by_alias, exprs)
@@ -917,7 +844,7 @@ class _Rewriter:
                     continue  # no people behind the rows: nothing to dominate
                 ent = _col(tpol.entity[0], base[0].table)
                 if self.fast:
-                    self._inline_dominance_bound(s.this, ent, exprs)
+                    self._inline_dominance_bound(s.this, ent, exprs, table, tpol.entity[0])
                 if not self.group_keys:
                     for i, k in enumerate(keys):
                         name = f"{HELPER_PREFIX}g{i}"
@@ -962,8 +889,6 @@ class _Rewriter:
         conds = _cell_conditions(sel)
         if not conds or not inner.slots:
             return
-        th = self.policy.thresholds
-        need = th.needed(self.minors_possible)
         terms: list[exp.Expression] = []
         for cond in conds:
             for name, slot in inner.slots.items():
@@ -971,10 +896,14 @@ class _Rewriter:
                     continue
                 e = exp.Case(ifs=[exp.If(this=cond.copy(), true=exprs[name].copy())])
                 if slot.kind == "row" and self.fast:
-                    # hashed bits, not row counts: a cell is a small share of its group,
-                    # below what the busiest entities could own alone (measured: the STEM
-                    # cells of 10M videos were never decided by row counts)
-                    bound = lower_bound_sql(e.sql("duckdb"), lower_bound_words(need))
+                    # a cell is a small share of its group, often below what the busiest
+                    # entities own in the whole table; counted among the rows having the
+                    # condition's value (is_stem_verified) it is usually far above it
+                    dims = self._dimensions(slot.table)
+                    found = [fixed_value(c, self._base_alias) for c in conjuncts(cond)]
+                    fixed = self._fixed.plus(f for f in found if f and f[0] in dims)
+                    count = f"COUNT(*) FILTER (WHERE {cond.sql('duckdb')})"
+                    bound = self._bound_sql(slot, e.sql("duckdb"), count, fixed)
                     agg: exp.Expression = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
                 elif slot.kind == "row":
                     agg = exp.Count(this=exp.Distinct(expressions=[e]))
@@ -988,36 +917,71 @@ class _Rewriter:
             )
             self.cells = True
 
-    def _bound_sql(self, slot: Slot, ids_sql: str, count_sql: str) -> str:
+    def _dimensions(self, table: str) -> set[str]:
+        tpol = self.policy.tables.get(table)
+        if tpol is None:
+            return set()
+        return {c for c, cp in tpol.columns.items() if cp.cls is ColumnClass.DIMENSION}
+
+    def _bound_sql(
+        self, slot: Slot, ids_sql: str, count_sql: str, fixed: Fixed | None = None
+    ) -> str:
         """Cheapest provable lower bound on the distinct entities of a ``row`` slot's group.
 
         From the group's row count (``count_sql``) when the slot is a column of the only base
-        table and its :class:`EntityRows` make that bound decisive; else hashed bits of the
-        ids (``ids_sql``).
+        table and its :class:`EntityRows` (per value of the dimensions ``fixed`` restricts
+        the group to, where known) make that bound decisive; else hashed bits of the ids
+        (``ids_sql``).
         """
         th = self.policy.thresholds
         need = th.needed(self.minors_possible)
         rows = self.entity_rows.get((slot.table, slot.column))
-        if self._one_base_table and rows is not None and rows_bound_useful(rows, need):
-            levels = [th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])]
-            return rows_bound_sql(count_sql, rows, levels)
+        if self._one_base_table:
+            fixed = self._fixed if fixed is None else fixed
+            per = {}
+            for col in sorted(fixed.columns()):
+                self.wanted_rows.add((slot.table, slot.column, col))
+                per[col] = self.stats.value_rows(slot.table, slot.column, col) or {}
+            if rows is not None and rows_bound_useful(rows, per, fixed, need):
+                levels = [th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])]
+                limits = {t: row_limit_sql(rows, per, fixed, t - 1) for t in levels}
+                return rows_bound_sql(count_sql, limits)
         return lower_bound_sql(ids_sql, lower_bound_words(need))
 
     def _inline_dominance_bound(
-        self, value: exp.Expression, ent: exp.Expression, exprs: dict[str, exp.Expression]
+        self,
+        value: exp.Expression,
+        ent: exp.Expression,
+        exprs: dict[str, exp.Expression],
+        table: str,
+        entity: str,
     ) -> None:
         """Upper bound of the top-n share, computed in the main query itself.
 
-        Entities are hashed into ``2n`` buckets and the measure is summed per bucket. Every
-        entity's subtotal lies inside one bucket's sum, so the n largest bucket sums are at
-        least the n largest entity subtotals: a group whose bound is within ``k`` is
-        provably not dominated; any other group is recomputed exactly by the side query.
+        A sum of a measure column of the only base table takes the top-n subtotals per value
+        of the group's fixed dimensions (:func:`vce.policy.bounds.top_limit_sql`): no read of
+        the entity column. Otherwise entities are hashed into ``2n`` buckets and the measure
+        is summed per bucket. Every entity's subtotal lies inside one bucket's sum, so the n
+        largest bucket sums are at least the n largest entity subtotals: a group whose bound
+        is within ``k`` is provably not dominated; any other group is recomputed exactly by
+        the side query.
         Without a dominant contributor the bound is near n of 2n buckets, half the total,
         well within typical ``k``; more buckets cost more per row than they decide (measured
         on 10M videos: 4 CASE sums 1.45× raw, 8 FILTER sums 1.85×).
         """
         i = len(self.dominance)
         v, e, n = value.sql("duckdb"), ent.sql("duckdb"), self.policy.thresholds.dominance_n
+        if self._one_base_table and isinstance(value, exp.Column):
+            per = {}
+            for col in ["", *sorted(self._fixed.columns())]:
+                self.wanted_tops.add((table, entity, col, value.name))
+                per[col] = self.stats.value_tops(table, entity, col, value.name)
+            limit = top_limit_sql(per, self._fixed)
+            if limit is not None:
+                exprs[f"{HELPER_PREFIX}dtop{i}"] = sqlglot.parse_one(limit, read="duckdb")
+                exprs[f"{HELPER_PREFIX}dtot{i}"] = sqlglot.parse_one(f"SUM({v})", read="duckdb")
+                self.inline_dominance.extend([f"{HELPER_PREFIX}dtop{i}", f"{HELPER_PREFIX}dtot{i}"])
+                return
         buckets = DOMINANCE_BUCKETS_PER_N * n
         parts = [
             f"SUM(CASE WHEN HASH({e}) % {buckets} = {j} THEN {v} ELSE 0 END)"
@@ -1177,6 +1141,7 @@ def rewrite(
     policy: Policy,
     minors_possible: bool = True,
     entity_rows: dict[tuple[str, str], EntityRows] | None = None,
+    value_stats: ValueStats | None = None,
 ) -> Rewritten:
     """Qualify ``sql`` against the dataset schema and add the contributor helper columns.
 
@@ -1198,7 +1163,7 @@ def rewrite(
     ...         minors_possible=False).false_flags  # adult files only: no minor anywhere
     ('__vce_minor', '__vce_minor_raw', '__vce_raw')
     """
-    rows_key = tuple(sorted((entity_rows or {}).items()))
+    rows_key = (tuple(sorted((entity_rows or {}).items())), value_stats or ValueStats())
     key = (sql, id(policy), minors_possible, rows_key)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is policy:
@@ -1206,15 +1171,22 @@ def rewrite(
     exact = None
     # The exact pass does not depend on entity_rows: reuse it from the plain rewrite of this
     # query (execution always does that one first), only the fast pass is redone.
-    plain = _CACHE.get((sql, id(policy), minors_possible, ())) if rows_key else None
+    plain_key = (sql, id(policy), minors_possible, ((), ValueStats()))
+    plain = _CACHE.get(plain_key) if key != plain_key else None
     if plain is not None and plain[0] is policy:
-        exact = dataclasses.replace(plain[1], fast_sql=None, lower_bound_slots=())
+        exact = dataclasses.replace(
+            plain[1],
+            fast_sql=None,
+            lower_bound_slots=(),
+            wanted_rows=frozenset(),
+            wanted_tops=frozenset(),
+        )
     try:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
         tree = qualify(tree, schema=dataset_schema(), dialect="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
-    result = _rewrite_both(tree, policy, minors_possible, entity_rows, exact)
+    result = _rewrite_both(tree, policy, minors_possible, entity_rows, value_stats, exact)
     _CACHE[key] = (policy, result)
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -1230,14 +1202,21 @@ def _rewrite_both(
     policy: Policy,
     minors_possible: bool,
     entity_rows: dict[tuple[str, str], EntityRows] | None,
+    value_stats: ValueStats | None,
     exact: Rewritten | None = None,
 ) -> Rewritten:
     if exact is None:
         exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
-    fast = _rewrite(tree, policy, minors_possible, fast=True, entity_rows=entity_rows)
+    fast = _rewrite(tree, policy, minors_possible, True, entity_rows, value_stats)
     if fast.sql == exact.sql or fast.false_flags != exact.false_flags:
         return exact  # (the checks read one set of helper columns for both)
-    return dataclasses.replace(exact, fast_sql=fast.sql, lower_bound_slots=fast.lower_bound_slots)
+    return dataclasses.replace(
+        exact,
+        fast_sql=fast.sql,
+        lower_bound_slots=fast.lower_bound_slots,
+        wanted_rows=fast.wanted_rows,
+        wanted_tops=fast.wanted_tops,
+    )
 
 
 def _rewrite(
@@ -1246,6 +1225,7 @@ def _rewrite(
     minors_possible: bool,
     fast: bool,
     entity_rows: dict[tuple[str, str], EntityRows] | None = None,
+    value_stats: ValueStats | None = None,
 ) -> Rewritten:
     """One rewrite pass over a qualified tree (changed in place); ``fast``: lower bounds."""
     if not isinstance(tree, exp.Query):
@@ -1255,7 +1235,7 @@ def _rewrite(
             raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
     outputs = tuple(tree.named_selects)
     tree = tree.transform(_distinct_union_as_select)
-    rw = _Rewriter(policy, minors_possible, fast, entity_rows)
+    rw = _Rewriter(policy, minors_possible, fast, entity_rows, value_stats)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
     for t in sorted(raw):
@@ -1291,4 +1271,6 @@ def _rewrite(
             f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}" for n in sorted(rw.lower_bound)
         ),
         false_flags=tuple(rw.false_flags),
+        wanted_rows=frozenset(rw.wanted_rows),
+        wanted_tops=frozenset(rw.wanted_tops),
     )

@@ -1,10 +1,11 @@
 """Row-count bounds on distinct entities: never above the truth, never change a release.
 
 The fast pass may bound a single-table group's distinct entities by its row count and the
-rows of the table's busiest entities (:func:`vce.policy.rewrite.rows_bound_sql`). These tests
-force that bound on the small generated dataset (where it would not be chosen by itself) and
-check it from the attacker's side: every bound is at most the exact count computed by plain
-DuckDB, and the released rows are exactly those of the exact path.
+rows of the busiest entities — of the whole table, or of the rows having the values the
+group is restricted to (:mod:`vce.policy.bounds`). These tests force those bounds on the
+small generated dataset (where they would not be chosen by themselves) and check them from
+the attacker's side: every bound is at most the exact count computed by plain DuckDB, and
+the released rows are exactly those of the exact path.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pytest
 from policy_oracle import plain_connection
 
+import vce.policy.bounds as bounds
 import vce.policy.execute as execute
 import vce.policy.rewrite as rewrite_mod
 from vce.policy import Context
@@ -35,13 +37,22 @@ QUERIES = [
     "SELECT age_band, region_code, count(*) AS n FROM users GROUP BY ALL",
     "SELECT date_trunc('week', create_time) AS w, count(*) AS n FROM comments "
     "WHERE like_count > 3 GROUP BY 1",
+    # per-value bounds: a WHERE value, a condition's value, GROUP BY ALL keys
+    "SELECT date_trunc('month', create_time) AS m, count(*) AS n FROM videos "
+    "WHERE region_code = 'DE' AND video_duration > 10 GROUP BY 1",
+    "SELECT region_code, count(*) FILTER (WHERE is_stem_verified AND video_duration > 30) AS s, "
+    "count(*) AS n FROM videos GROUP BY ALL",
+    "SELECT age_band, count_if(region_code = 'FR') AS fr, count(*) AS n FROM users "
+    "WHERE NOT is_verified GROUP BY 1",
+    "SELECT region_code, date_trunc('month', create_time) AS m, sum(view_count) AS v "
+    "FROM videos GROUP BY 1, 2",
 ]
 
 
 @pytest.fixture
 def forced_rows_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     """Use the row-count bound wherever it is valid, however small the dataset."""
-    monkeypatch.setattr(rewrite_mod, "ROWS_BOUND_SHARE", 1)
+    monkeypatch.setattr(bounds, "ROWS_BOUND_SHARE", 1)
     monkeypatch.setattr(rewrite_mod, "_CACHE", {})
 
 

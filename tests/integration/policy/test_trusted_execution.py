@@ -287,7 +287,7 @@ def test_scalar_subquery_total_is_checked_as_its_own_group(dataset: Path) -> Non
 
 
 def test_lower_bound_never_exceeds_the_exact_distinct_count(dataset: Path) -> None:
-    from vce.policy.rewrite import lower_bound_sql
+    from vce.policy.bounds import lower_bound_sql
 
     con = plain_connection(dataset, True)
     rows = con.execute(
