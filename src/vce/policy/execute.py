@@ -192,58 +192,74 @@ class _Evaluator:
             return _col(batch, name, bool)
 
         counts = [count(s) for s in rw.slots]
+        strict = [count(s) for s in rw.strict_slots]
         raw = flag(f"{HELPER_PREFIX}raw")
         minor = flag(f"{HELPER_PREFIX}minor")
         minor_raw = flag(f"{HELPER_PREFIX}minor_raw")
-        need = np.where(minor, th.needed(True), th.needed(False))  # people each row needs
-        cell_fail = np.zeros(n, dtype=bool)
+        # A check that cannot fail here gets no mask (None): small results are dominated by
+        # per-call costs of numpy, which run several times slower right after a DuckDB query.
+        no_minor = f"{HELPER_PREFIX}minor" in rw.false_flags
+        need = th.needed(False) if no_minor else np.where(minor, th.needed(True), th.needed(False))
+        cell_fail = None
         if rw.cells:
             cell_fail = cells.failing(count(f"{HELPER_PREFIX}cellmin"), need)
             if self.fast and cell_fail.any():
                 raise _NeedExactCounts  # a lower bound below a threshold: count exactly
-        if self.lower_bounds:
-            for name in self.lower_bounds:
-                bound = count(name)
-                if ((bound > 0) & (bound < need)).any():
-                    raise _NeedExactCounts
-        masks = [
-            (
-                threshold.NAME,
-                threshold.failing(
-                    counts, raw, rw.has_people, th.min_entities, [count(s) for s in rw.strict_slots]
-                ),
-            ),
-            (u18.NAME, u18.failing(counts, minor, th.u18_min_entities)),
-            (cells.NAME, cell_fail),
-            (minor_rows.NAME, minor_rows.failing(raw, minor_raw)),
-        ]
-        dom = np.zeros(n, dtype=bool)
+        for name in self.lower_bounds:
+            bound = count(name)
+            if ((bound > 0) & (bound < need)).any():
+                raise _NeedExactCounts
+        dom = None
         for i in range(len(rw.dominance)):
             top = _col(batch, f"__vce_dtop{i}", float)
             tot = _col(batch, f"__vce_dtot{i}", float)
-            dom |= dominance.failing(top, tot, th.dominance_k)
-        if self.fast and dom.any():
+            fails = dominance.failing(top, tot, th.dominance_k)
+            dom = fails if dom is None else dom | fails
+        if self.fast and dom is not None and dom.any():
             raise _NeedExactCounts  # an upper bound above k: compute the exact top-n share
-        masks.append((dominance.NAME, dom))
-        suppressed = np.zeros(n, dtype=bool)
+        masks = [
+            (
+                threshold.NAME,
+                threshold.failing(counts, raw, rw.has_people, th.min_entities, strict)
+                if counts or strict or rw.has_people
+                else None,
+            ),
+            (u18.NAME, None if no_minor else u18.failing(counts, minor, th.u18_min_entities)),
+            (cells.NAME, cell_fail),
+            (
+                minor_rows.NAME,
+                None
+                if {f"{HELPER_PREFIX}raw", f"{HELPER_PREFIX}minor_raw"} & set(rw.false_flags)
+                else minor_rows.failing(raw, minor_raw),
+            ),
+            (dominance.NAME, dom),
+        ]
+        suppressed: np.ndarray | None = None
         for name, mask in masks:
             out = self.outcomes[name]
-            out.failed += int(mask.sum())
-            out.passed += int(n - mask.sum())
-            out.suppressed += int((mask & ~suppressed).sum())
-            suppressed |= mask
-        keep = ~suppressed
-        self.suppressed += int(suppressed.sum())
-        small = threshold.smallest(counts, keep)
+            failed = 0 if mask is None else int(np.count_nonzero(mask))
+            out.failed += failed
+            out.passed += n - failed
+            if failed:
+                new = mask if suppressed is None else mask & ~suppressed
+                out.suppressed += int(np.count_nonzero(new))
+                suppressed = mask.copy() if suppressed is None else suppressed | mask
+        if suppressed is None:
+            keep, kept_n = None, n
+        else:
+            keep = ~suppressed
+            kept_n = int(np.count_nonzero(keep))
+        self.suppressed += n - kept_n
+        small = threshold.smallest(counts, np.ones(n, dtype=bool) if keep is None else keep)
         if small is not None:
             self.smallest = small if self.smallest is None else min(self.smallest, small)
-        if self.kept_rows <= th.max_rows and keep.any():
+        if self.kept_rows <= th.max_rows and kept_n:
             visible = [
                 i for i, f in enumerate(batch.schema) if not f.name.startswith(HELPER_PREFIX)
             ]
-            kept = batch.filter(pa.array(keep)).select(visible)
-            self.kept.append(kept)
-        self.kept_rows += int(keep.sum())
+            kept = batch if keep is None else batch.filter(pa.array(keep))
+            self.kept.append(kept.select(visible))
+        self.kept_rows += kept_n
 
 
 def _execute(
