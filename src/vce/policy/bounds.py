@@ -1,35 +1,44 @@
-"""Provable bounds that let the fast pass skip exact counting (pure SQL builders, no I/O).
+"""Provable bounds that let the fast pass skip exact counting.
 
 The fast pass of trusted execution (:mod:`vce.policy.execute`) replaces exact distinct counts
 by *lower* bounds and the dominance share by an *upper* bound; a row whose bound does not
-decide its check sends the query on to exact counting. Three kinds of bound, cheapest first:
+decide its check sends the query on to exact counting. Two kinds of bound:
 
-* **row counts** — a group of one table with more rows than its ``T - 1`` busiest entities
-  own together has at least ``T`` entities (:class:`EntityRows`, :func:`rows_bound_sql`);
-* **row counts per value** — the same, with the busiest entities counted only among the rows
-  having the value the group is restricted to (``region_code = 'AT'``, a GROUP BY key, the
-  condition of a conditional aggregate): a prolific author owns few of the STEM videos of
-  one region (:class:`ValueStats`, :func:`fixed_dimensions`, :func:`row_limit_sql`). The
-  same per-value statistics bound the ``n`` largest contributions to a sum
-  (:func:`top_limit_sql`);
+* **row counts** — a group with more rows than its ``T - 1`` busiest entities own has at
+  least ``T`` entities. "Own" is counted among the rows of the query's one relation (a table,
+  or a derived table such as ``unnest(hashtag_names)`` over videos) that have the values the
+  group is restricted to: a WHERE value, a GROUP BY key (``region_code``,
+  ``date_trunc('week', create_time)``), the condition of a conditional aggregate
+  (``is_stem_verified``). A prolific author owns many videos, but few of one week's or of the
+  STEM ones. The query computes only the row count; :class:`RowBound` turns it into the bound
+  per released row, from statistics (:class:`ValueStats`) computed once per set of files by
+  :func:`vce.policy.engine.value_stats`. The same statistics bound the ``n`` largest
+  contributions to a sum (:class:`Limits` of top-n sums).
 * **hashed bits** — ids hashed onto bits, the bits hit counted (:func:`lower_bound_sql`).
 
-The first two never read the entity column in the query; the statistics they need are
-computed once per set of files (:func:`vce.policy.engine.entity_rows`,
-:func:`vce.policy.engine.value_stats`).
+Row counts never read the entity column in the query; hashed bits do, but cost a fraction of
+exact counting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
-ROWS_BOUND_SHARE = 10  # row-count bounds when groups over 1/10 of a table are decided
+ROWS_BOUND_SHARE = 10  # row-count bounds when groups over 1/10 of the rows are decided
 MAX_VALUES = 256  # dimensions with more values get no per-value statistics
-Value = str | bool | int
-"""A dimension value the statistics are kept for (other types are never looked up)."""
+WHOLE = ""
+"""The dimension key of statistics over all rows of a relation (value ``True``)."""
+
+# Functions whose value differs between two runs: a relation using one is never summarised.
+_VOLATILE = (exp.Rand, exp.Uuid, exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime)
+_VOLATILE_NAMES = frozenset({"random", "now", "setseed", "nextval", "currval", "uuid"})
 
 
 def lower_bound_sql(expr_sql: str, words: int = 1) -> str:
@@ -73,12 +82,11 @@ def lower_bound_words(threshold: int) -> int:
 
 @dataclass(frozen=True)
 class EntityRows:
-    """How many rows the busiest entities of one entity column own, in the files a view reads.
+    """How many rows the busiest entities own, among the rows of one relation having a value.
 
     ``busiest[j]`` is the number of rows of the ``j + 1`` busiest entities together; ``total``
-    the rows of the table (or of the rows having one value, see :class:`ValueStats`);
-    computed by :func:`vce.policy.engine.entity_rows` over exactly the files the query reads.
-    Only columns without NULLs get one (then every row has an entity).
+    the rows counted. Computed by :func:`vce.policy.engine.value_stats` over exactly the files
+    the query reads; only where no counted row lacks an entity.
     """
 
     total: int
@@ -110,75 +118,111 @@ class EntityRows:
         return self.rows_of(threshold - 1) * ROWS_BOUND_SHARE <= self.total
 
 
-def rows_bound_sql(count_sql: str, limits: Mapping[int, str]) -> str:
-    """A provable lower bound on the distinct entities of a group, from its row count alone.
+@dataclass(frozen=True)
+class Limits:
+    """A per-row upper limit: a constant, lowered where a key column has a listed value."""
 
-    A group of ``c`` rows with ``d`` distinct entities has ``c`` at most the rows of its
-    ``d`` busiest entities; so ``c > limits[T]`` (the most rows ``T - 1`` entities can own
-    in this group, :func:`row_limit_sql`) proves ``d >= T``, and ``c > 0`` proves ``d >= 1``
-    (the column has no NULLs). The bound is one of the thresholds (or 1, or 0 = exact):
-    enough for the checks, and it needs no read of the entity column at all.
+    constant: float
+    keys: tuple[tuple[str, tuple[tuple[Any, float], ...]], ...] = ()  # column, (value, limit)
 
-    >>> rows_bound_sql("c", {3: "90", 10: "1000"})
-    'CASE WHEN c > 1000 THEN 10 WHEN c > 90 THEN 3 WHEN c > 0 THEN 1 ELSE 0 END'
+    def per_row(self, batch: pa.RecordBatch) -> np.ndarray:
+        """The limit of every row of ``batch`` (key columns are read by name).
+
+        >>> b = pa.record_batch({"r": ["AT", "DE", None]})
+        >>> Limits(90, (("r", (("AT", 20), ("FR", 5))),)).per_row(b).tolist()
+        [20.0, 90.0, 90.0]
+        """
+        out = np.full(batch.num_rows, float(self.constant))
+        for column, pairs in self.keys:
+            index = batch.schema.get_field_index(column)
+            if index < 0:
+                raise KeyError(f"key column {column} is missing from the rewritten query's result")
+            arr = batch.column(index)
+            if pa.types.is_dictionary(arr.type):
+                arr = arr.dictionary_decode()
+            values = pa.array([v for v, _ in pairs], type=arr.type)
+            found = pc.index_in(arr, value_set=values).fill_null(len(pairs))
+            limits = np.array([lim for _, lim in pairs] + [np.inf], dtype=float)
+            out = np.minimum(out, limits[np.asarray(found)])
+        return out
+
+
+@dataclass(frozen=True)
+class RowBound:
+    """Turns a group's row count (helper ``column``) into a lower bound on its entities.
+
+    ``levels``: for each threshold ``T``, the most rows ``T - 1`` entities can own in the
+    row's group; a count above it proves ``T`` entities, a count above 0 proves one (no row
+    lacks an entity).
     """
-    whens = "".join(
-        f"WHEN {count_sql} > {limits[t]} THEN {t} " for t in sorted(limits, reverse=True) if t > 1
-    )
-    return f"CASE {whens}WHEN {count_sql} > 0 THEN 1 ELSE 0 END"
+
+    column: str
+    levels: tuple[tuple[int, Limits], ...]
+
+    def apply(self, counts: np.ndarray, batch: pa.RecordBatch) -> np.ndarray:
+        """The bound per row: a threshold met, 1, or 0 (no rows).
+
+        >>> b = pa.record_batch({"r": ["AT", "DE"]})
+        >>> rb = RowBound("n", ((10, Limits(90, (("r", (("AT", 20),)),))),))
+        >>> rb.apply(np.array([30, 30]), b).tolist()
+        [10, 1]
+        """
+        out = np.where(counts > 0, 1, 0)
+        for t, limits in sorted(self.levels, key=lambda level: level[0]):
+            if t > 1:  # higher thresholds last: their limits are higher too
+                out = np.where(counts > limits.per_row(batch), t, out)
+        return out
 
 
 @dataclass(frozen=True)
 class ValueStats:
-    """Statistics per value of dimension columns, computed on the files a query reads.
+    """Statistics of one relation per value of dimensions, on the files a query reads.
 
-    ``rows[(table, entity, dimension)]``: per value, the :class:`EntityRows` of the rows
-    having it. ``tops[(table, entity, dimension, measure)]``: per value, the sum of the
-    ``n`` largest per-entity subtotals of the measure over the rows having it (dimension
-    ``""``: over the whole table); kept only for measures never negative, where a subset of
-    an entity's rows never sums to more than all of them.
+    ``rows[(relation, entity, dimension)]``: per value, the :class:`EntityRows` of the rows
+    having it. ``tops[(relation, entity, dimension, measure)]``: per value, the sum of the
+    ``n`` largest per-entity subtotals of the measure over those rows — kept only for
+    measures never negative, where a subset of an entity's rows never sums to more than all
+    of them. Dimension :data:`WHOLE` holds the whole relation's (value ``True``).
     """
 
-    rows: tuple[tuple[tuple[str, str, str], tuple[tuple[Value, EntityRows], ...]], ...] = ()
-    tops: tuple[tuple[tuple[str, str, str, str], tuple[tuple[Value, int], ...]], ...] = ()
-    _rows: dict[tuple[str, str, str], dict[Value, EntityRows]] = field(
-        default_factory=dict, init=False, compare=False, hash=False, repr=False
-    )
-    _tops: dict[tuple[str, str, str, str], dict[Value, int]] = field(
-        default_factory=dict, init=False, compare=False, hash=False, repr=False
-    )
+    rows: tuple[tuple[tuple[str, str, str], tuple[tuple[Any, EntityRows], ...]], ...] = ()
+    tops: tuple[tuple[tuple[str, str, str, str], tuple[tuple[Any, int], ...]], ...] = ()
 
-    def __post_init__(self) -> None:
-        """Index both tuples by key once (the tuples keep the object hashable)."""
-        self._rows.update((k, dict(v)) for k, v in self.rows)
-        self._tops.update((k, dict(v)) for k, v in self.tops)
+    def value_rows(self, relation: str, entity: str, dim: str) -> dict[Any, EntityRows]:
+        """Per-value busiest-entity rows (empty when not computed)."""
+        for key, values in self.rows:
+            if key == (relation, entity, dim):
+                return dict(values)
+        return {}
 
-    def value_rows(self, table: str, entity: str, dim: str) -> dict[Value, EntityRows] | None:
-        """Per-value busiest-entity rows of ``table.dim``, ``None`` when not computed."""
-        return self._rows.get((table, entity, dim))
-
-    def value_tops(self, table: str, entity: str, dim: str, measure: str) -> dict[Value, int]:
+    def value_tops(self, relation: str, entity: str, dim: str, measure: str) -> dict[Any, int]:
         """Per-value top-n subtotals of ``measure`` (empty when not computed)."""
-        return self._tops.get((table, entity, dim, measure), {})
+        for key, values in self.tops:
+            if key == (relation, entity, dim, measure):
+                return dict(values)
+        return {}
 
 
 @dataclass(frozen=True)
 class Fixed:
-    """Dimension columns a group is restricted to: constant values, and per-row GROUP BY keys."""
+    """What restricts a group to one value: constants, and GROUP BY keys read per row.
 
-    values: tuple[tuple[str, Value], ...] = ()
-    keys: tuple[tuple[str, str], ...] = ()  # (column, its SQL in the grouped SELECT)
+    Dimensions are named by their SQL over the relation (``"v"."region_code"``).
+    """
 
-    def columns(self) -> set[str]:
-        """Every column the group is restricted on."""
-        return {c for c, _ in self.values} | {c for c, _ in self.keys}
+    values: tuple[tuple[str, Any], ...] = ()
+    keys: tuple[tuple[str, str], ...] = ()  # (dimension, output column holding its value)
 
-    def plus(self, values: Iterable[tuple[str, Value]]) -> Fixed:
+    def dims(self) -> list[str]:
+        """Every dimension the group is restricted on, in a stable order."""
+        return sorted({d for d, _ in self.values} | {d for d, _ in self.keys})
+
+    def plus(self, values: list[tuple[str, Any]]) -> Fixed:
         """The same restrictions and ``values`` (a conditional aggregate's condition)."""
         return Fixed((*self.values, *values), self.keys)
 
 
-def literal_value(node: exp.Expression) -> Value | None:
+def literal_value(node: exp.Expression) -> Any:
     """The Python value of a string, integer or boolean literal (else ``None``).
 
     >>> import sqlglot
@@ -211,164 +255,189 @@ def conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
     return [node]
 
 
-def fixed_value(cond: exp.Expression, alias: str) -> tuple[str, Value] | None:
-    """``(column, value)`` when ``cond`` holds only on rows of ``alias`` where column = value.
+def _column_sql(col: exp.Column) -> str:
+    return exp.column(col.name, table=col.table, quoted=True).sql("duckdb")
+
+
+def fixed_value(cond: exp.Expression, is_dim: Callable[[exp.Column], bool]) -> tuple[str, Any]:
+    """``(dimension, value)`` when ``cond`` holds only where a dimension column equals value.
 
     >>> import sqlglot
-    >>> [fixed_value(sqlglot.parse_one(s), "v") for s in
+    >>> dim = lambda c: c.table == "v"
+    >>> [fixed_value(sqlglot.parse_one(s), dim) for s in
     ...  ("v.region_code = 'AT'", "3 = v.n", "v.is_stem", "NOT v.is_stem", "w.x = 1", "v.a > 1")]
-    [('region_code', 'AT'), ('n', 3), ('is_stem', True), ('is_stem', False), None, None]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('"v"."region_code"', 'AT'), ('"v"."n"', 3), ('"v"."is_stem"', True),
+     ('"v"."is_stem"', False), None, None]
     """
     if isinstance(cond, exp.Paren):
-        return fixed_value(cond.this, alias)
-    if isinstance(cond, exp.Column):
-        return (cond.name, True) if cond.table == alias else None
-    if isinstance(cond, exp.Not) and isinstance(cond.this, exp.Column):
-        return (cond.this.name, False) if cond.this.table == alias else None
+        return fixed_value(cond.this, is_dim)
+    if isinstance(cond, exp.Column) and is_dim(cond):
+        return _column_sql(cond), True
+    if isinstance(cond, exp.Not) and isinstance(cond.this, exp.Column) and is_dim(cond.this):
+        return _column_sql(cond.this), False
     if isinstance(cond, exp.EQ):
         for col, lit in ((cond.this, cond.expression), (cond.expression, cond.this)):
             value = literal_value(lit)
-            if isinstance(col, exp.Column) and col.table == alias and value is not None:
-                return col.name, value
+            if isinstance(col, exp.Column) and is_dim(col) and value is not None:
+                return _column_sql(col), value
+    return None  # type: ignore[return-value]
+
+
+def key_dimension(key: exp.Expression, is_dim: Callable[[exp.Column], bool]) -> str | None:
+    """The dimension a GROUP BY key restricts a group to: a column, or a truncated time.
+
+    >>> import sqlglot
+    >>> q = sqlglot.parse_one("SELECT date_trunc('week', t.c), t.r, t.r % 7 FROM t", "duckdb")
+    >>> [key_dimension(e, lambda c: True) for e in q.expressions]
+    ["DATE_TRUNC('WEEK', t.c)", '"t"."r"', None]
+    """
+    if isinstance(key, exp.Column):
+        return _column_sql(key) if is_dim(key) else None
+    if isinstance(key, (exp.DateTrunc, exp.TimestampTrunc)):
+        col, unit = key.this, key.args.get("unit")
+        if isinstance(col, exp.Column) and is_dim(col) and isinstance(unit, (exp.Literal, exp.Var)):
+            return key.sql("duckdb")
     return None
 
 
-def fixed_dimensions(sel: exp.Select, alias: str, dimensions: set[str]) -> Fixed:
-    """What restricts every group of ``sel`` (one base table ``alias``) to one value.
+def fixed_dimensions(sel: exp.Select, is_dim: Callable[[exp.Column], bool]) -> Fixed:
+    """What restricts every group of ``sel`` to one value of a dimension.
 
-    WHERE conjuncts ``col = literal`` (or a bare boolean column) and plain GROUP BY keys
-    (positional ones resolved; with GROUP BY ALL the plain columns output), for columns in
-    ``dimensions``.
+    WHERE conjuncts ``col = literal`` (or a bare boolean column), and GROUP BY keys that
+    are output columns (positional keys and GROUP BY ALL resolved), read per row.
 
     >>> import sqlglot
-    >>> q = sqlglot.parse_one("SELECT v.r, count(*) FROM videos AS v "
+    >>> q = sqlglot.parse_one("SELECT v.r AS r, count(*) FROM videos AS v "
     ...     "WHERE v.lang = 'de' AND v.x > 1 GROUP BY 1")
-    >>> fixed_dimensions(q, "v", {"r", "lang"})
-    Fixed(values=(('lang', 'de'),), keys=(('r', '"v"."r"'),))
+    >>> fixed_dimensions(q, lambda c: c.name in {"r", "lang"})
+    Fixed(values=(('"v"."lang"', 'de'),), keys=(('"v"."r"', 'r'),))
     """
     values = []
     where = sel.args.get("where")
     for cond in conjuncts(where.this if where is not None else None):
-        found = fixed_value(cond, alias)
-        if found is not None and found[0] in dimensions:
+        found = fixed_value(cond, is_dim)
+        if found is not None:
             values.append(found)
-    keys = []
+    outputs = {p.unalias().sql("duckdb"): p.alias_or_name for p in sel.expressions}
     group = sel.args.get("group")
     listed = list(group.expressions) if group is not None else []
-    every = group is not None and bool(group.args.get("all"))
-    if every:  # GROUP BY ALL: the plain columns output are keys
+    if group is not None and group.args.get("all"):  # GROUP BY ALL: plain outputs are keys
         listed += [p.unalias() for p in sel.expressions]
+    keys = []
     for key in listed:
         if isinstance(key, exp.Literal) and key.is_int:  # GROUP BY 1
             i = int(key.this) - 1
             key = sel.expressions[i].unalias() if 0 <= i < len(sel.expressions) else key
-        if isinstance(key, exp.Column) and key.table == alias and key.name in dimensions:
-            col = exp.column(key.name, table=alias, quoted=True).sql("duckdb")
-            # GROUP BY ALL refuses an expression mixing aggregates and columns; the key is
-            # the same on every row of a group, so any row's value is the group's
-            keys.append((key.name, f"ANY_VALUE({col})" if every else col))
+        dim = key_dimension(key, is_dim)
+        out = outputs.get(key.sql("duckdb"))
+        if dim is not None and out is not None:
+            keys.append((dim, out))
     return Fixed(tuple(values), tuple(dict.fromkeys(keys)))
 
 
-def _per_row(column_sql: str, per_value: Mapping[Value, int], default: int) -> str:
-    """``CASE column WHEN value THEN limit … ELSE default END`` for the values below default."""
-    whens = "".join(
-        f"WHEN {exp.convert(v).sql('duckdb')} THEN {n} "
-        for v, n in per_value.items()
-        if n < default
-    )
-    return f"CASE {column_sql} {whens}ELSE {default} END" if whens else str(default)
+def volatile(node: exp.Expression) -> bool:
+    """Whether ``node`` may give other rows on another run.
+
+    A function whose value changes between runs, or rows picked by LIMIT, OFFSET or SAMPLE
+    (which ones is not fixed).
+
+    >>> import sqlglot
+    >>> volatile(sqlglot.parse_one("SELECT a FROM t WHERE random() < 0.5", "duckdb"))
+    True
+    >>> volatile(sqlglot.parse_one("SELECT a FROM (SELECT a FROM t LIMIT 9) AS s", "duckdb"))
+    True
+    >>> volatile(sqlglot.parse_one("SELECT unnest(tags) FROM t", "duckdb"))
+    False
+    """
+    for sub in node.walk():
+        if isinstance(sub, (*_VOLATILE, exp.Limit, exp.Offset, exp.Fetch, exp.TableSample)):
+            return True
+        if isinstance(sub, exp.Anonymous) and str(sub.name).lower() in _VOLATILE_NAMES:
+            return True
+    return False
 
 
-def _limit(constant: int, per_row: list[str]) -> str:
-    parts = [p for p in per_row if p != str(constant)]
-    if not parts:
-        return str(constant)
-    return parts[0] if len(parts) == 1 else f"LEAST({', '.join(parts)})"
+def _keyed(
+    per_dim: Mapping[str, Mapping[Any, float]], fixed: Fixed, constant: float
+) -> tuple[tuple[str, tuple[tuple[Any, float], ...]], ...]:
+    out = []
+    for dim, column in fixed.keys:
+        pairs = tuple((v, lim) for v, lim in per_dim.get(dim, {}).items() if lim < constant)
+        if pairs:
+            out.append((column, pairs))
+    return tuple(out)
 
 
-def row_limit_sql(
-    overall: EntityRows,
-    per_column: Mapping[str, Mapping[Value, EntityRows]],
-    fixed: Fixed,
-    entities: int,
-) -> str:
-    r"""SQL for the most rows ``entities`` entities can own in a group restricted by ``fixed``.
+def row_limits(
+    per_dim: Mapping[str, Mapping[Any, EntityRows]], fixed: Fixed, entities: int
+) -> Limits:
+    """The most rows ``entities`` entities can own in a group restricted by ``fixed``.
 
     A group's rows are among the rows having each of its fixed values, so the smallest of
-    the per-value limits (and the table's) holds; GROUP BY keys pick their value per row.
-    A value without statistics falls back to the table's limit.
+    the per-value limits (and the whole relation's) holds; GROUP BY keys pick their value
+    per row, and a value without statistics keeps the constant.
 
-    >>> overall = EntityRows(1000, (300,))
-    >>> per = {"stem": {True: EntityRows(50, (5,))}, "r": {"AT": EntityRows(90, (20,))}}
-    >>> row_limit_sql(overall, per, Fixed((("stem", True),), (("r", '"v"."r"'),)), 1)
-    '5'
-    >>> row_limit_sql(overall, per, Fixed((), (("r", '"v"."r"'),)), 1)
-    'CASE "v"."r" WHEN \'AT\' THEN 20 ELSE 300 END'
+    >>> per = {WHOLE: {True: EntityRows(1000, (300,))}, '"v"."s"': {True: EntityRows(50, (5,))},
+    ...        '"v"."r"': {"AT": EntityRows(90, (20,))}}
+    >>> row_limits(per, Fixed((('"v"."s"', True),), (('"v"."r"', "r"),)), 1)
+    Limits(constant=5, keys=())
+    >>> row_limits(per, Fixed((), (('"v"."r"', "r"),)), 1)
+    Limits(constant=300, keys=(('r', (('AT', 20),)),))
     """
-    constant = overall.rows_of(entities)
-    for col, value in fixed.values:
-        rows = per_column.get(col, {}).get(value)
+    constant = per_dim[WHOLE][True].rows_of(entities)
+    for dim, value in fixed.values:
+        rows = per_dim.get(dim, {}).get(value)
         if rows is not None:
             constant = min(constant, rows.rows_of(entities))
-    per_row = []
-    for col, sql in fixed.keys:
-        limits = {v: r.rows_of(entities) for v, r in per_column.get(col, {}).items()}
-        per_row.append(_per_row(sql, limits, constant))
-    return _limit(constant, per_row)
+    by_value = {d: {v: r.rows_of(entities) for v, r in vs.items()} for d, vs in per_dim.items()}
+    return Limits(constant, _keyed(by_value, fixed, constant))
 
 
 def rows_bound_useful(
-    overall: EntityRows,
-    per_column: Mapping[str, Mapping[Value, EntityRows]],
-    fixed: Fixed,
-    threshold: int,
+    per_dim: Mapping[str, Mapping[Any, EntityRows]], fixed: Fixed, threshold: int
 ) -> bool:
     """Whether a row-count bound is likely to decide (see :meth:`EntityRows.useful`).
 
-    Useful when the table's counts are, or those of a fixed value, or those of every value
-    of a GROUP BY key.
+    Useful when the whole relation's counts are, or those of a fixed value, or those of
+    every value of a GROUP BY key.
 
-    >>> overall = EntityRows(1000, (300,))
-    >>> per = {"stem": {True: EntityRows(500, (5,))}}
-    >>> rows_bound_useful(overall, per, Fixed(), 2)
-    False
-    >>> rows_bound_useful(overall, per, Fixed((("stem", True),)), 2)
-    True
+    >>> per = {WHOLE: {True: EntityRows(1000, (300,))}, "s": {True: EntityRows(500, (5,))}}
+    >>> rows_bound_useful(per, Fixed(), 2), rows_bound_useful(per, Fixed((("s", True),)), 2)
+    (False, True)
     """
-    if overall.useful(threshold):
+    if per_dim[WHOLE][True].useful(threshold):
         return True
-    for col, value in fixed.values:
-        rows = per_column.get(col, {}).get(value)
+    for dim, value in fixed.values:
+        rows = per_dim.get(dim, {}).get(value)
         if rows is not None and rows.useful(threshold):
             return True
-    for col, _ in fixed.keys:
-        values = per_column.get(col)
+    for dim, _ in fixed.keys:
+        values = per_dim.get(dim)
         if values and all(r.useful(threshold) for r in values.values()):
             return True
     return False
 
 
-def top_limit_sql(per_column: Mapping[str, Mapping[Value, int]], fixed: Fixed) -> str | None:
-    r"""SQL for an upper bound on the ``n`` largest contributions to a sum in one group.
+def top_limits(per_dim: Mapping[str, Mapping[Any, int]], fixed: Fixed) -> Limits | None:
+    """An upper bound on the ``n`` largest contributions to a sum in a group.
 
     An entity's subtotal in a group is at most its subtotal over all rows having the
     group's fixed values (the measure is never negative), so the per-value top-n sums bound
-    the group's; ``""`` holds the whole table's. ``None``: no statistics apply.
+    the group's. ``None`` without the whole relation's statistics.
 
-    >>> per = {"": {True: 900}, "r": {"AT": 100, "DE": 950}}
-    >>> top_limit_sql(per, Fixed((), (("r", '"v"."r"'),)))
-    'CASE "v"."r" WHEN \'AT\' THEN 100 ELSE 900 END'
-    >>> top_limit_sql({}, Fixed()) is None
+    >>> per = {WHOLE: {True: 900}, "r": {"AT": 100, "DE": 950}}
+    >>> top_limits(per, Fixed((), (("r", "region"),)))
+    Limits(constant=900, keys=(('region', (('AT', 100),)),))
+    >>> top_limits({}, Fixed()) is None
     True
     """
-    overall = per_column.get("", {}).get(True)
+    overall = per_dim.get(WHOLE, {}).get(True)
     if overall is None:  # (rows whose key value has no statistics, e.g. NULL, need it)
         return None
     constant = overall
-    for col, value in fixed.values:
-        top = per_column.get(col, {}).get(value)
+    for dim, value in fixed.values:
+        top = per_dim.get(dim, {}).get(value)
         if top is not None:
             constant = min(constant, top)
-    per_row = [_per_row(sql, per_column.get(col, {}), constant) for col, sql in fixed.keys]
-    return _limit(constant, per_row)
+    return Limits(constant, _keyed(per_dim, fixed, constant))

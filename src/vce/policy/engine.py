@@ -24,12 +24,12 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import duckdb
 
 from vce.data.schema import TABLES
-from vce.policy.bounds import MAX_VALUES, EntityRows, Value, ValueStats
+from vce.policy.bounds import MAX_VALUES, WHOLE, EntityRows, ValueStats
 from vce.policy.context import duckdb_type
 
 
@@ -303,47 +303,6 @@ def _cached(key: tuple[object, ...], compute: Callable[[], object]) -> object:
     return value
 
 
-def entity_rows(
-    con: duckdb.DuckDBPyConnection,
-    tables: dict[str, TableFiles],
-    entity_columns: dict[str, Sequence[str]],
-    depth: int,
-) -> dict[tuple[str, str], EntityRows]:
-    """Rows owned by the ``depth`` busiest entities of each entity column, per view of ``con``.
-
-    What :func:`vce.policy.bounds.rows_bound_sql` needs to bound a group's distinct
-    entities from its row count alone, without reading the entity column in the query. One
-    GROUP BY over the column, computed on the very views (files) the query reads and kept
-    per process keyed by the files' size and mtime, as the locked databases are. Columns
-    holding NULLs get no entry (a row count would then overstate the entities).
-    """
-    out: dict[tuple[str, str], EntityRows] = {}
-    for name, cols in entity_columns.items():
-        t = tables.get(name)
-        if t is None:
-            continue
-        sig = _files_signature(t.files)
-        for col in cols:
-            key = ("rows", name, col, sig, depth)
-            rows = _cached(key, functools.partial(_count_entity_rows, con, name, col, depth))
-            if isinstance(rows, EntityRows):
-                out[(name, col)] = rows
-    return out
-
-
-def _count_entity_rows(
-    con: duckdb.DuckDBPyConnection, table: str, column: str, depth: int
-) -> EntityRows | None:
-    nulls, total, top = con.execute(
-        f"SELECT coalesce(sum(n) FILTER (WHERE k IS NULL), 0), coalesce(sum(n), 0), "
-        f"max(n, {int(depth)}) FILTER (WHERE k IS NOT NULL) "
-        f'FROM (SELECT "{column}" AS k, count(*) AS n FROM "{table}" GROUP BY 1)'
-    ).fetchone()
-    if nulls:
-        return None
-    return EntityRows(int(total), _running_sums(top))
-
-
 def _running_sums(counts: Sequence[int] | None) -> tuple[int, ...]:
     out, acc = [], 0
     for n in sorted(counts or [], reverse=True):
@@ -360,67 +319,72 @@ def value_stats(
     depth: int,
     top_n: int,
 ) -> ValueStats:
-    """Per-value statistics for :mod:`vce.policy.bounds`, per view of ``con`` (cached).
+    """Statistics for :mod:`vce.policy.bounds`, per relation of ``con``'s views (cached).
 
-    ``rows_wanted``: (table, entity, dimension) — per value of the dimension, the rows of
-    its ``depth`` busiest entities. ``tops_wanted``: (table, entity, dimension, measure) —
-    per value, the sum of the ``top_n`` largest per-entity subtotals of the measure
-    (dimension ``""``: the whole table). One GROUP BY (dimension, entity) each, on the very
-    files the query reads; dimensions with more than ``MAX_VALUES`` values, and measures
-    with a negative value, get none.
+    ``rows_wanted``: (relation, entity, dimension) — per value of the dimension, the rows of
+    its ``depth`` busiest entities. ``tops_wanted``: (relation, entity, dimension, measure) —
+    per value, the sum of the ``top_n`` largest per-entity subtotals of the measure.
+    Dimension ``WHOLE``: all rows. A relation is the FROM clause of a query (a table, or a
+    derived table over ``tables``); each statistic is one ``GROUP BY dimension, entity`` over
+    exactly the files the query reads, kept per process keyed by the files' size and mtime.
+    Dimensions with more than ``MAX_VALUES`` values get none; nor do measures with a negative
+    value, nor row counts where a row has no entity (a count would overstate the entities).
     """
+    sig = _files_signature([f for t in sorted(tables) for f in tables[t].files])
     rows, tops = [], []
-    for table, ent, dim in sorted(rows_wanted):
-        t = tables.get(table)
-        if t is None:
-            continue
-        key = ("value-rows", table, ent, dim, _files_signature(t.files), depth)
-        found = _cached(key, functools.partial(_count_value_rows, con, table, ent, dim, depth))
+    for key in sorted(rows_wanted):
+        compute = functools.partial(_count_value_rows, con, *key, depth)
+        found = _cached(("value-rows", *key, sig, depth), compute)
         if found is not None:
-            rows.append(((table, ent, dim), cast(tuple[tuple[Value, EntityRows], ...], found)))
-    for table, ent, dim, measure in sorted(tops_wanted):
-        t = tables.get(table)
-        if t is None:
-            continue
-        key = ("value-tops", table, ent, dim, measure, _files_signature(t.files), top_n)
-        compute = functools.partial(_sum_value_tops, con, table, ent, dim, measure, top_n)
-        found = _cached(key, compute)
+            rows.append((key, cast(tuple[tuple[Any, EntityRows], ...], found)))
+    for key in sorted(tops_wanted):
+        compute = functools.partial(_sum_value_tops, con, *key, top_n)
+        found = _cached(("value-tops", *key, sig, top_n), compute)
         if found is not None:
-            tops.append(((table, ent, dim, measure), cast(tuple[tuple[Value, int], ...], found)))
+            tops.append((key, cast(tuple[tuple[Any, int], ...], found)))
     return ValueStats(tuple(rows), tuple(tops))
 
 
-def _kept(value: object) -> bool:
-    return type(value) in (str, bool, int)  # the literal types the bounds look up
+def _by_dimension(relation: str, entity: str, dim: str, aggregates: str) -> str:
+    d = dim or "TRUE"  # WHOLE: one value for all rows
+    return f"SELECT {d} AS d, {entity} AS k, {aggregates} FROM {relation} GROUP BY 1, 2"
 
 
 def _count_value_rows(
-    con: duckdb.DuckDBPyConnection, table: str, ent: str, dim: str, depth: int
-) -> tuple[tuple[Value, EntityRows], ...] | None:
-    found = con.execute(
-        f"SELECT d, sum(n), bool_or(k IS NULL), max(n, {int(depth)}) FILTER (WHERE k IS NOT NULL) "
-        f'FROM (SELECT "{dim}" AS d, "{ent}" AS k, count(*) AS n FROM "{table}" GROUP BY 1, 2) '
-        f"GROUP BY d LIMIT {MAX_VALUES + 1}"
-    ).fetchall()
-    if len(found) > MAX_VALUES:
+    con: duckdb.DuckDBPyConnection, relation: str, entity: str, dim: str, depth: int
+) -> tuple[tuple[Any, EntityRows], ...] | None:
+    inner = _by_dimension(relation, entity, dim, "count(*) AS n")
+    found = (
+        con.execute(
+            f"SELECT d, sum(n) AS total, bool_or(k IS NULL) AS nulls, "
+            f"max(n, {int(depth)}) FILTER (WHERE k IS NOT NULL) AS top "
+            f"FROM ({inner}) GROUP BY d LIMIT {MAX_VALUES + 1}"
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
+    if len(found) > MAX_VALUES or (dim == WHOLE and any(r["nulls"] for r in found)):
         return None
     return tuple(
-        (d, EntityRows(int(total), _running_sums(top)))
-        for d, total, nulls, top in found
-        if _kept(d) and not nulls  # (NULL entities: a row count overstates the entities)
+        (r["d"], EntityRows(int(r["total"]), _running_sums(r["top"])))
+        for r in found
+        if r["d"] is not None and not r["nulls"]  # (a NULL key falls back to the constant)
     )
 
 
 def _sum_value_tops(
-    con: duckdb.DuckDBPyConnection, table: str, ent: str, dim: str, measure: str, n: int
-) -> tuple[tuple[Value, int], ...] | None:
-    d = f'"{dim}"' if dim else "TRUE"
-    found = con.execute(
-        f"SELECT d, list_sum(max(s, {int(n)})), min(lo) FROM ("
-        f'SELECT {d} AS d, "{ent}" AS k, sum("{measure}") AS s, min("{measure}") AS lo '
-        f'FROM "{table}" GROUP BY 1, 2) GROUP BY d LIMIT {MAX_VALUES + 1}'
-    ).fetchall()
-    if len(found) > MAX_VALUES or any(lo is not None and lo < 0 for _, _, lo in found):
+    con: duckdb.DuckDBPyConnection, relation: str, entity: str, dim: str, measure: str, n: int
+) -> tuple[tuple[Any, int], ...] | None:
+    inner = _by_dimension(relation, entity, dim, f"sum({measure}) AS s, min({measure}) AS lo")
+    found = (
+        con.execute(
+            f"SELECT d, list_sum(max(s, {int(n)})) AS top, min(lo) AS lo "
+            f"FROM ({inner}) GROUP BY d LIMIT {MAX_VALUES + 1}"
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
+    if len(found) > MAX_VALUES or any(r["lo"] is not None and r["lo"] < 0 for r in found):
         return None
     # an upper bound: a fractional sum rounds up
-    return tuple((d, math.ceil(top or 0)) for d, top, _ in found if _kept(d))
+    return tuple((r["d"], math.ceil(r["top"] or 0)) for r in found if r["d"] is not None)

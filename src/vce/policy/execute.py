@@ -34,7 +34,6 @@ from vce.policy.checks import (
 from vce.policy.engine import (
     EngineError,
     collect_files,
-    entity_rows,
     locked_cursor,
     time_limit,
     value_stats,
@@ -175,6 +174,9 @@ class _Evaluator:
         self.schema: pa.Schema | None = None
         self.fast = fast
         self.lower_bounds = rw.lower_bound_slots if fast else ()
+        self.row_bounds = rw.row_bounds if fast else ()
+        self.cell_terms = rw.cell_terms if fast else ()
+        self.top_bounds = dict(rw.top_bounds) if fast else {}
 
     def add(self, batch: pa.RecordBatch) -> None:
         rw, th = self.rw, self.th
@@ -191,6 +193,9 @@ class _Evaluator:
                 return np.zeros(n, dtype=bool)
             return _col(batch, name, bool)
 
+        for rb in self.row_bounds:  # row counts, turned into lower bounds on their entities
+            ints[rb.column] = rb.apply(_col(batch, rb.column, np.int64), batch)
+
         counts = [count(s) for s in rw.slots]
         strict = [count(s) for s in rw.strict_slots]
         raw = flag(f"{HELPER_PREFIX}raw")
@@ -202,7 +207,13 @@ class _Evaluator:
         need = th.needed(False) if no_minor else np.where(minor, th.needed(True), th.needed(False))
         cell_fail = None
         if rw.cells:
-            cell_fail = cells.failing(count(f"{HELPER_PREFIX}cellmin"), need)
+            if self.cell_terms:  # the smallest non-empty cell, as __vce_cellmin would be
+                terms = np.vstack([count(c) for c in self.cell_terms])
+                smallest = np.where(terms > 0, terms, np.iinfo(np.int64).max).min(axis=0)
+                cellmin = np.where(smallest == np.iinfo(np.int64).max, 0, smallest)
+            else:
+                cellmin = count(f"{HELPER_PREFIX}cellmin")
+            cell_fail = cells.failing(cellmin, need)
             if self.fast and cell_fail.any():
                 raise _NeedExactCounts  # a lower bound below a threshold: count exactly
         for name in self.lower_bounds:
@@ -211,7 +222,8 @@ class _Evaluator:
                 raise _NeedExactCounts
         dom = None
         for i in range(len(rw.dominance)):
-            top = _col(batch, f"__vce_dtop{i}", float)
+            limits = self.top_bounds.get(i)
+            top = limits.per_row(batch) if limits else _col(batch, f"__vce_dtop{i}", float)
             tot = _col(batch, f"__vce_dtot{i}", float)
             fails = dominance.failing(top, tot, th.dominance_k)
             dom = fails if dom is None else dom | fails
@@ -283,29 +295,22 @@ def _with_entity_rows(
 ) -> Rewritten:
     """The rewrite whose fast pass bounds groups by row counts where that is provable.
 
-    Reading the entity column (to hash it) costs more than many whole queries; a group of a
-    single table with more rows than its busiest entities own together — in the whole table,
-    or among the rows having the values the group is restricted to — has provably enough
-    entities without that read, and a sum's top contributions are bounded by theirs over
-    those rows (:mod:`vce.policy.bounds`). The statistics cost one GROUP BY each, once per
-    set of files (:func:`vce.policy.engine.value_stats`).
+    Reading the entity column (to hash it) costs more than many whole queries; a group of
+    one relation with more rows than its busiest entities own — among all its rows, or among
+    those having the values the group is restricted to — has provably enough entities
+    without that read, and a sum's top contributions are bounded by theirs over those rows
+    (:mod:`vce.policy.bounds`). The statistics cost one GROUP BY each, once per set of files
+    (:func:`vce.policy.engine.value_stats`).
     """
-    th = ctx.policy.thresholds
-    columns = {
-        t: tuple(ctx.policy.tables[t].entity)
-        for t in rw.tables
-        if t in ctx.policy.tables and ctx.policy.tables[t].entity
-    }
-    depth = th.needed(True)  # the busiest entities any threshold can involve
-    read = {t: tables[t] for t in columns if t in tables}
-    counts = entity_rows(con, read, columns, depth)
-    wanted = {w for w in rw.wanted_rows if (w[0], w[1]) in counts}  # (no NULL entities)
-    stats = value_stats(con, read, wanted, rw.wanted_tops, depth, th.dominance_n)
-    if not counts and not stats.tops:
+    if not rw.wanted_rows and not rw.wanted_tops:
         return rw
-    return rewrite(
-        sql, ctx.policy, minors_possible=ctx.u18_approved, entity_rows=counts, value_stats=stats
-    )
+    th = ctx.policy.thresholds
+    depth = th.needed(True)  # the busiest entities any threshold can involve
+    read = {t: tables[t] for t in rw.tables if t in tables}
+    stats = value_stats(con, read, rw.wanted_rows, rw.wanted_tops, depth, th.dominance_n)
+    if not stats.rows and not stats.tops:
+        return rw
+    return rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved, value_stats=stats)
 
 
 def _bounded_passes(

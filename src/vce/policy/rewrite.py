@@ -29,6 +29,7 @@ import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -36,18 +37,20 @@ from sqlglot.optimizer.qualify import qualify
 
 from vce.data.schema import TABLES
 from vce.policy.bounds import (
-    EntityRows,
+    WHOLE,
     Fixed,
+    Limits,
+    RowBound,
     ValueStats,
     conjuncts,
     fixed_dimensions,
     fixed_value,
     lower_bound_sql,
     lower_bound_words,
-    row_limit_sql,
-    rows_bound_sql,
+    row_limits,
     rows_bound_useful,
-    top_limit_sql,
+    top_limits,
+    volatile,
 )
 from vce.policy.checks.rounding import rounded_sql
 from vce.policy.context import duckdb_type
@@ -120,10 +123,15 @@ class Rewritten:
     lower_bound_slots: tuple[str, ...] = ()  # count columns that are lower bounds in fast_sql
     # helper flags left out because they are FALSE on every row (see _finish_select)
     false_flags: tuple[str, ...] = ()
-    # per-value statistics the fast pass can use (see vce.policy.bounds.ValueStats):
-    # (table, entity, dimension) for row counts, (…, measure) for top-n sums
+    # statistics the fast pass can use (see vce.policy.bounds.ValueStats): (relation,
+    # entity, dimension) for row counts, (…, measure) for top-n sums
     wanted_rows: frozenset[tuple[str, str, str]] = frozenset()
     wanted_tops: frozenset[tuple[str, str, str, str]] = frozenset()
+    # fast pass only: count columns that RowBound turns into lower bounds, the conditional
+    # cells' count columns (instead of __vce_cellmin), and dominance tops by Limits
+    row_bounds: tuple[RowBound, ...] = ()
+    cell_terms: tuple[str, ...] = ()
+    top_bounds: tuple[tuple[int, Limits], ...] = ()
 
 
 def dataset_schema() -> dict[str, dict[str, str]]:
@@ -224,18 +232,20 @@ class _Rewriter:
         policy: Policy,
         minors_possible: bool = True,
         fast: bool = False,
-        entity_rows: dict[tuple[str, str], EntityRows] | None = None,
         value_stats: ValueStats | None = None,
     ) -> None:
         self.policy = policy
         self.minors_possible = minors_possible
         self.fast = fast
-        self.entity_rows = entity_rows or {}
         self.stats = value_stats or ValueStats()
         self.wanted_rows: set[tuple[str, str, str]] = set()
         self.wanted_tops: set[tuple[str, str, str, str]] = set()
-        self._one_base_table = False
-        self._base_alias = ""
+        self.row_bounds: list[RowBound] = []
+        self.cell_terms: list[str] = []
+        self.top_bounds: list[tuple[int, Limits]] = []
+        self._in_union = False  # rows of several SELECTs: no per-row bound applies to all
+        self._relation: str | None = None  # the one relation whose statistics bound groups
+        self._is_dim: Any = None
         self._fixed = Fixed()
         self.lower_bound: set[str] = set()
         self.inline_dominance: list[str] = []
@@ -296,6 +306,7 @@ class _Rewriter:
                 raise ContributorsUnknown(f"{type(n).__name__} in a set operation")
 
         walk(u)
+        self._in_union = self._in_union or top
         layouts = [self.select(b, ctes, top, finalize=False) for b in branches]
         if top and self.dominance:
             raise ContributorsUnknown(
@@ -397,20 +408,9 @@ class _Rewriter:
         by_alias = {a: (t, lay) for a, t, lay in sources}
         layout.count_columns = self._count_outputs(sel, by_alias)
         layout.dominance_columns = self._dominance_outputs(sel, by_alias)
-        # one base table, no join: every group is a set of that table's rows, so its row
-        # count bounds its distinct entities (see rows_bound_sql)
-        self._one_base_table = (
-            top
-            and self.fast
-            and len(sources) == 1
-            and sources[0][2] is None
-            and not sel.args.get("joins")
-            and not sel.args.get("laterals")
-        )
-        self._fixed = Fixed()
-        if self._one_base_table:
-            self._base_alias = sources[0][0]
-            self._fixed = fixed_dimensions(sel, sources[0][0], self._dimensions(sources[0][1]))
+        self._relation, self._is_dim, self._fixed = None, None, Fixed()
+        if top and self.fast:
+            self._find_relation(sel, sources)
         if aggregating:
             if top:
                 self._plan_dominance(sel, by_alias, exprs)
@@ -422,8 +422,17 @@ class _Rewriter:
                 if slot.kind == "fixed":  # same value on every row: a lifted scalar subquery
                     agg, kind = _fn("max", e), "fixed" if not top else "set"
                 elif slot.kind == "row" and top and self.fast:
-                    bound = self._bound_sql(slot, e.sql("duckdb"), "COUNT(*)")
-                    agg = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
+                    column = f"{HELPER_PREFIX}n{name[len(HELPER_PREFIX) + 1 :]}"
+                    row_bound = self._row_bound(e.sql("duckdb"), self._fixed, column)
+                    if row_bound is not None:  # the count; RowBound makes it a bound
+                        agg = exp.Count(this=exp.Star())
+                        self.row_bounds.append(row_bound)
+                    else:
+                        words = lower_bound_words(
+                            self.policy.thresholds.needed(self.minors_possible)
+                        )
+                        bound = lower_bound_sql(e.sql("duckdb"), words)
+                        agg = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
                     self.lower_bound.add(name)
                 elif slot.kind == "row":
                     agg = (
@@ -844,7 +853,7 @@ class _Rewriter:
                     continue  # no people behind the rows: nothing to dominate
                 ent = _col(tpol.entity[0], base[0].table)
                 if self.fast:
-                    self._inline_dominance_bound(s.this, ent, exprs, table, tpol.entity[0])
+                    self._inline_dominance_bound(s.this, ent, exprs)
                 if not self.group_keys:
                     for i, k in enumerate(keys):
                         name = f"{HELPER_PREFIX}g{i}"
@@ -889,6 +898,9 @@ class _Rewriter:
         conds = _cell_conditions(sel)
         if not conds or not inner.slots:
             return
+        if self.fast and self._plan_cell_counts(conds, exprs, inner):
+            return
+        need = self.policy.thresholds.needed(self.minors_possible)
         terms: list[exp.Expression] = []
         for cond in conds:
             for name, slot in inner.slots.items():
@@ -896,14 +908,7 @@ class _Rewriter:
                     continue
                 e = exp.Case(ifs=[exp.If(this=cond.copy(), true=exprs[name].copy())])
                 if slot.kind == "row" and self.fast:
-                    # a cell is a small share of its group, often below what the busiest
-                    # entities own in the whole table; counted among the rows having the
-                    # condition's value (is_stem_verified) it is usually far above it
-                    dims = self._dimensions(slot.table)
-                    found = [fixed_value(c, self._base_alias) for c in conjuncts(cond)]
-                    fixed = self._fixed.plus(f for f in found if f and f[0] in dims)
-                    count = f"COUNT(*) FILTER (WHERE {cond.sql('duckdb')})"
-                    bound = self._bound_sql(slot, e.sql("duckdb"), count, fixed)
+                    bound = lower_bound_sql(e.sql("duckdb"), lower_bound_words(need))
                     agg: exp.Expression = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
                 elif slot.kind == "row":
                     agg = exp.Count(this=exp.Distinct(expressions=[e]))
@@ -917,70 +922,143 @@ class _Rewriter:
             )
             self.cells = True
 
+    def _plan_cell_counts(
+        self, conds: list[exp.Expression], exprs: dict[str, exp.Expression], inner: Layout
+    ) -> bool:
+        """Bound every cell by its row count where the relation's statistics decide it.
+
+        A cell is a small share of its group, often below what the busiest entities own in
+        the whole relation; counted among the rows having its condition's value
+        (``is_stem_verified``) it is usually far above it. Each cell's row count becomes a
+        helper column ``__vce_cell<i>`` with its :class:`RowBound`; False (nothing planned)
+        unless every cell gets one.
+        """
+        planned: list[tuple[str, exp.Expression, RowBound]] = []
+        for cond in conds:
+            found = [fixed_value(c, self._is_dim) for c in conjuncts(cond)] if self._is_dim else []
+            fixed = self._fixed.plus([f for f in found if f is not None])
+            for name, slot in inner.slots.items():
+                if slot.kind != "row":
+                    return False
+                column = f"{HELPER_PREFIX}cell{len(planned)}"
+                row_bound = self._row_bound(exprs[name].sql("duckdb"), fixed, column)
+                if row_bound is None:
+                    return False
+                count = exp.Filter(
+                    this=exp.Count(this=exp.Star()), expression=exp.Where(this=cond.copy())
+                )
+                planned.append((column, count, row_bound))
+        for column, count, row_bound in planned:
+            exprs[column] = count
+            self.cell_terms.append(column)
+            self.row_bounds.append(row_bound)
+        self.cells = bool(planned)
+        return bool(planned)
+
     def _dimensions(self, table: str) -> set[str]:
         tpol = self.policy.tables.get(table)
         if tpol is None:
             return set()
         return {c for c, cp in tpol.columns.items() if cp.cls is ColumnClass.DIMENSION}
 
-    def _bound_sql(
-        self, slot: Slot, ids_sql: str, count_sql: str, fixed: Fixed | None = None
-    ) -> str:
-        """Cheapest provable lower bound on the distinct entities of a ``row`` slot's group.
+    def _find_relation(
+        self, sel: exp.Select, sources: list[tuple[str, str, Layout | None]]
+    ) -> None:
+        """Whether every group of ``sel`` is a set of rows of one relation, and its dimensions.
 
-        From the group's row count (``count_sql``) when the slot is a column of the only base
-        table and its :class:`EntityRows` (per value of the dimensions ``fixed`` restricts
-        the group to, where known) make that bound decisive; else hashed bits of the ids
-        (``ids_sql``).
+        A base table, or a derived table that does not aggregate (its rows carry one entity
+        id each, e.g. ``unnest(hashtag_names)`` over videos) and gives the same rows on every
+        run. Its dimension columns: the table's, or the derived table's outputs that are a
+        dimension column of a table it reads. Sets ``_relation`` (its FROM SQL, which the
+        statistics are computed over), ``_is_dim`` and ``_fixed``.
         """
+        if self._in_union or len(sources) != 1 or sel.args.get("joins"):
+            return
+        if sel.args.get("laterals"):
+            return
+        alias, table, lay = sources[0]
+        src = (sel.args.get("from") or sel.args.get("from_")).this
+        if lay is None:
+            dims = self._dimensions(table)
+        elif isinstance(src, exp.Subquery) and isinstance(src.this, exp.Select):
+            inner = src.this
+            if volatile(inner) or any(sl.kind != "row" for sl in lay.slots.values()):
+                return
+            read = [inner.args.get("from") or inner.args.get("from_")]
+            read += inner.args.get("joins") or []
+            bases = {
+                r.this.alias_or_name: r.this.name
+                for r in read
+                if r is not None and isinstance(r.this, exp.Table) and r.this.name in TABLES
+            }
+            dims = set()
+            for p in inner.expressions:
+                e = p.unalias()
+                if isinstance(e, exp.Column) and e.name in self._dimensions(bases.get(e.table, "")):
+                    dims.add(p.alias_or_name)
+        else:
+            return
+        self._relation = src.sql("duckdb")
+        self._is_dim = lambda c: c.table == alias and c.name in dims
+        self._fixed = fixed_dimensions(sel, self._is_dim)
+
+    def _dimensions(self, table: str) -> set[str]:
+        tpol = self.policy.tables.get(table)
+        if tpol is None:
+            return set()
+        return {c for c, cp in tpol.columns.items() if cp.cls is ColumnClass.DIMENSION}
+
+    def _row_bound(self, entity_sql: str, fixed: Fixed, column: str) -> RowBound | None:
+        """The :class:`RowBound` of count ``column`` when statistics make it decisive.
+
+        Records the statistics it needs (``wanted_rows``); ``None`` without a relation,
+        without statistics, or when the bound would rarely decide (hashed bits then).
+        """
+        if self._relation is None:
+            return None
+        per = {}
+        for dim in [WHOLE, *fixed.dims()]:
+            self.wanted_rows.add((self._relation, entity_sql, dim))
+            per[dim] = self.stats.value_rows(self._relation, entity_sql, dim)
         th = self.policy.thresholds
-        need = th.needed(self.minors_possible)
-        rows = self.entity_rows.get((slot.table, slot.column))
-        if self._one_base_table:
-            fixed = self._fixed if fixed is None else fixed
-            per = {}
-            for col in sorted(fixed.columns()):
-                self.wanted_rows.add((slot.table, slot.column, col))
-                per[col] = self.stats.value_rows(slot.table, slot.column, col) or {}
-            if rows is not None and rows_bound_useful(rows, per, fixed, need):
-                levels = [th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])]
-                limits = {t: row_limit_sql(rows, per, fixed, t - 1) for t in levels}
-                return rows_bound_sql(count_sql, limits)
-        return lower_bound_sql(ids_sql, lower_bound_words(need))
+        if True not in per[WHOLE] or not rows_bound_useful(
+            per, fixed, th.needed(self.minors_possible)
+        ):
+            return None
+        levels = sorted({th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])})
+        return RowBound(column, tuple((t, row_limits(per, fixed, t - 1)) for t in levels))
 
     def _inline_dominance_bound(
         self,
         value: exp.Expression,
         ent: exp.Expression,
         exprs: dict[str, exp.Expression],
-        table: str,
-        entity: str,
     ) -> None:
         """Upper bound of the top-n share, computed in the main query itself.
 
-        A sum of a measure column of the only base table takes the top-n subtotals per value
-        of the group's fixed dimensions (:func:`vce.policy.bounds.top_limit_sql`): no read of
-        the entity column. Otherwise entities are hashed into ``2n`` buckets and the measure
-        is summed per bucket. Every entity's subtotal lies inside one bucket's sum, so the n
-        largest bucket sums are at least the n largest entity subtotals: a group whose bound
-        is within ``k`` is provably not dominated; any other group is recomputed exactly by
-        the side query.
-        Without a dominant contributor the bound is near n of 2n buckets, half the total,
-        well within typical ``k``; more buckets cost more per row than they decide (measured
-        on 10M videos: 4 CASE sums 1.45× raw, 8 FILTER sums 1.85×).
+        A sum of a measure column of the query's one relation takes the top-n subtotals per
+        value of the group's fixed dimensions (:func:`vce.policy.bounds.top_limits`, applied
+        per released row): no read of the entity column. Otherwise entities are hashed into
+        ``2n`` buckets and the measure is summed per bucket. Every entity's subtotal lies
+        inside one bucket's sum, so the n largest bucket sums are at least the n largest
+        entity subtotals. Either way a group whose bound is within ``k`` is provably not
+        dominated; any other group is recomputed exactly by the side query. Without a
+        dominant contributor the hashed bound is near n of 2n buckets, half the total, well
+        within typical ``k``; more buckets cost more per row than they decide (measured on
+        10M videos: 4 CASE sums 1.45× raw, 8 FILTER sums 1.85×).
         """
         i = len(self.dominance)
         v, e, n = value.sql("duckdb"), ent.sql("duckdb"), self.policy.thresholds.dominance_n
-        if self._one_base_table and isinstance(value, exp.Column):
+        if self._relation is not None and isinstance(value, exp.Column):
             per = {}
-            for col in ["", *sorted(self._fixed.columns())]:
-                self.wanted_tops.add((table, entity, col, value.name))
-                per[col] = self.stats.value_tops(table, entity, col, value.name)
-            limit = top_limit_sql(per, self._fixed)
-            if limit is not None:
-                exprs[f"{HELPER_PREFIX}dtop{i}"] = sqlglot.parse_one(limit, read="duckdb")
+            for dim in [WHOLE, *self._fixed.dims()]:
+                self.wanted_tops.add((self._relation, e, dim, v))
+                per[dim] = self.stats.value_tops(self._relation, e, dim, v)
+            limits = top_limits(per, self._fixed)
+            if limits is not None:  # the top by Limits, per row; the query sums the total
                 exprs[f"{HELPER_PREFIX}dtot{i}"] = sqlglot.parse_one(f"SUM({v})", read="duckdb")
-                self.inline_dominance.extend([f"{HELPER_PREFIX}dtop{i}", f"{HELPER_PREFIX}dtot{i}"])
+                self.inline_dominance.append(f"{HELPER_PREFIX}dtot{i}")
+                self.top_bounds.append((i, limits))
                 return
         buckets = DOMINANCE_BUCKETS_PER_N * n
         parts = [
@@ -1023,7 +1101,9 @@ class _Rewriter:
                     self.false_flags.append(name)
                 else:
                     extra.append(_alias(flag, name))
-            if self.cells:  # aligned across UNION ALL branches: NULL where none
+            for cell in self.cell_terms:  # (fast pass, one SELECT: see _plan_cell_counts)
+                extra.append(_alias(exprs[cell], cell))
+            if self.cells and not self.cell_terms:  # aligned across UNION ALL branches
                 cell = f"{HELPER_PREFIX}cellmin"
                 extra.append(_alias(exprs.get(cell, exp.Null()), cell))
             for g in [*self.group_keys, *self.inline_dominance]:
@@ -1140,7 +1220,6 @@ def rewrite(
     sql: str,
     policy: Policy,
     minors_possible: bool = True,
-    entity_rows: dict[tuple[str, str], EntityRows] | None = None,
     value_stats: ValueStats | None = None,
 ) -> Rewritten:
     """Qualify ``sql`` against the dataset schema and add the contributor helper columns.
@@ -1148,8 +1227,10 @@ def rewrite(
     ``minors_possible=False`` (a project without U18 approval, whose engine reads adult files
     only) leaves out the minor flags: every row is an adult's by construction.
     ``Rewritten.fast_sql``, when set, is the same query with outermost distinct counts
-    replaced by :func:`lower_bound_sql` and dominance shares by an upper bound computed in
-    the same scan; ``sql`` (with exact side queries) is always the exact version.
+    replaced by lower bounds and dominance shares by upper bounds (:mod:`vce.policy.bounds`;
+    row counts where ``value_stats`` make them decisive, hashed bits otherwise); ``sql``
+    (with exact side queries) is always the exact version. ``wanted_rows`` and
+    ``wanted_tops`` name the statistics the fast pass could use.
 
     >>> from vce.policy.model import load_policy
     >>> r = rewrite("SELECT region_code, count(*) AS n FROM videos GROUP BY 1", load_policy())
@@ -1163,30 +1244,23 @@ def rewrite(
     ...         minors_possible=False).false_flags  # adult files only: no minor anywhere
     ('__vce_minor', '__vce_minor_raw', '__vce_raw')
     """
-    rows_key = (tuple(sorted((entity_rows or {}).items())), value_stats or ValueStats())
-    key = (sql, id(policy), minors_possible, rows_key)
+    key = (sql, id(policy), minors_possible, value_stats or ValueStats())
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is policy:
         return hit[1]
     exact = None
-    # The exact pass does not depend on entity_rows: reuse it from the plain rewrite of this
+    # The exact pass does not depend on statistics: reuse it from the plain rewrite of this
     # query (execution always does that one first), only the fast pass is redone.
-    plain_key = (sql, id(policy), minors_possible, ((), ValueStats()))
+    plain_key = (sql, id(policy), minors_possible, ValueStats())
     plain = _CACHE.get(plain_key) if key != plain_key else None
     if plain is not None and plain[0] is policy:
-        exact = dataclasses.replace(
-            plain[1],
-            fast_sql=None,
-            lower_bound_slots=(),
-            wanted_rows=frozenset(),
-            wanted_tops=frozenset(),
-        )
+        exact = dataclasses.replace(plain[1], **_NO_FAST)
     try:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
         tree = qualify(tree, schema=dataset_schema(), dialect="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
-    result = _rewrite_both(tree, policy, minors_possible, entity_rows, value_stats, exact)
+    result = _rewrite_both(tree, policy, minors_possible, value_stats, exact)
     _CACHE[key] = (policy, result)
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -1195,27 +1269,33 @@ def rewrite(
 
 _CACHE: dict[tuple[object, ...], tuple[Policy, Rewritten]] = {}
 _CACHE_SIZE = 256
+_FAST_FIELDS = (
+    "fast_sql",
+    "lower_bound_slots",
+    "wanted_rows",
+    "wanted_tops",
+    "row_bounds",
+    "cell_terms",
+    "top_bounds",
+)
+_NO_FAST = {f.name: f.default for f in dataclasses.fields(Rewritten) if f.name in _FAST_FIELDS}
 
 
 def _rewrite_both(
     tree: exp.Expression,
     policy: Policy,
     minors_possible: bool,
-    entity_rows: dict[tuple[str, str], EntityRows] | None,
     value_stats: ValueStats | None,
     exact: Rewritten | None = None,
 ) -> Rewritten:
     if exact is None:
         exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
-    fast = _rewrite(tree, policy, minors_possible, True, entity_rows, value_stats)
+    fast = _rewrite(tree, policy, minors_possible, True, value_stats)
     if fast.sql == exact.sql or fast.false_flags != exact.false_flags:
         return exact  # (the checks read one set of helper columns for both)
+    fast_sql = fast.sql
     return dataclasses.replace(
-        exact,
-        fast_sql=fast.sql,
-        lower_bound_slots=fast.lower_bound_slots,
-        wanted_rows=fast.wanted_rows,
-        wanted_tops=fast.wanted_tops,
+        exact, **{f: getattr(fast, f) for f in _FAST_FIELDS if f != "fast_sql"}, fast_sql=fast_sql
     )
 
 
@@ -1224,7 +1304,6 @@ def _rewrite(
     policy: Policy,
     minors_possible: bool,
     fast: bool,
-    entity_rows: dict[tuple[str, str], EntityRows] | None = None,
     value_stats: ValueStats | None = None,
 ) -> Rewritten:
     """One rewrite pass over a qualified tree (changed in place); ``fast``: lower bounds."""
@@ -1235,7 +1314,7 @@ def _rewrite(
             raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
     outputs = tuple(tree.named_selects)
     tree = tree.transform(_distinct_union_as_select)
-    rw = _Rewriter(policy, minors_possible, fast, entity_rows, value_stats)
+    rw = _Rewriter(policy, minors_possible, fast, value_stats)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
     for t in sorted(raw):
@@ -1273,4 +1352,7 @@ def _rewrite(
         false_flags=tuple(rw.false_flags),
         wanted_rows=frozenset(rw.wanted_rows),
         wanted_tops=frozenset(rw.wanted_tops),
+        row_bounds=tuple(rw.row_bounds),
+        cell_terms=tuple(rw.cell_terms),
+        top_bounds=tuple(rw.top_bounds),
     )
