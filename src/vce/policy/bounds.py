@@ -11,9 +11,9 @@ decide its check sends the query on to exact counting. Two kinds of bound:
   ``date_trunc('week', create_time)``), the condition of a conditional aggregate
   (``is_stem_verified``). A prolific author owns many videos, but few of one week's or of the
   STEM ones. The query computes only the row count; :class:`RowBound` turns it into the bound
-  per released row, from statistics (:class:`ValueStats`) computed once per set of files by
-  :func:`vce.policy.engine.value_stats`. The same statistics bound the ``n`` largest
-  contributions to a sum (:class:`Limits` of top-n sums).
+  per released row, from statistics computed once per set of files, and per value only when
+  a row needs them (:class:`vce.policy.engine.Statistics`). The same statistics bound the
+  ``n`` largest contributions to a sum (:class:`TopBound`).
 * **hashed bits** — ids hashed onto bits, the bits hit counted (:func:`lower_bound_sql`).
 
 Row counts never read the entity column in the query; hashed bits do, but cost a fraction of
@@ -85,7 +85,7 @@ class EntityRows:
     """How many rows the busiest entities own, among the rows of one relation having a value.
 
     ``busiest[j]`` is the number of rows of the ``j + 1`` busiest entities together; ``total``
-    the rows counted. Computed by :func:`vce.policy.engine.value_stats` over exactly the files
+    the rows counted. Computed by :class:`vce.policy.engine.Statistics` over exactly the files
     the query reads; only where no counted row lacks an entity.
     """
 
@@ -148,37 +148,11 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class RowBound:
-    """Turns a group's row count (helper ``column``) into a lower bound on its entities.
-
-    ``levels``: for each threshold ``T``, the most rows ``T - 1`` entities can own in the
-    row's group; a count above it proves ``T`` entities, a count above 0 proves one (no row
-    lacks an entity).
-    """
-
-    column: str
-    levels: tuple[tuple[int, Limits], ...]
-
-    def apply(self, counts: np.ndarray, batch: pa.RecordBatch) -> np.ndarray:
-        """The bound per row: a threshold met, 1, or 0 (no rows).
-
-        >>> b = pa.record_batch({"r": ["AT", "DE"]})
-        >>> rb = RowBound("n", ((10, Limits(90, (("r", (("AT", 20),)),))),))
-        >>> rb.apply(np.array([30, 30]), b).tolist()
-        [10, 1]
-        """
-        out = np.where(counts > 0, 1, 0)
-        for t, limits in sorted(self.levels, key=lambda level: level[0]):
-            if t > 1:  # higher thresholds last: their limits are higher too
-                out = np.where(counts > limits.per_row(batch), t, out)
-        return out
-
-
-@dataclass(frozen=True)
 class ValueStats:
-    """Statistics of one relation per value of dimensions, on the files a query reads.
+    """The statistics a rewrite decides on (hashable: part of its cache key).
 
-    ``rows[(relation, entity, dimension)]``: per value, the :class:`EntityRows` of the rows
+    In practice the whole relation's (dimension :data:`WHOLE`); per-value ones are looked up
+    when rows are checked. ``rows[(relation, entity, dimension)]``: per value, the :class:`EntityRows` of the rows
     having it. ``tops[(relation, entity, dimension, measure)]``: per value, the sum of the
     ``n`` largest per-entity subtotals of the measure over those rows — kept only for
     measures never negative, where a subset of an entity's rows never sums to more than all
@@ -214,12 +188,82 @@ class Fixed:
     keys: tuple[tuple[str, str], ...] = ()  # (dimension, output column holding its value)
 
     def dims(self) -> list[str]:
-        """Every dimension the group is restricted on, in a stable order."""
-        return sorted({d for d, _ in self.values} | {d for d, _ in self.keys})
+        """Every dimension the group is restricted on: constants first, then keys in order.
+
+        Constants (a WHERE value, a cell's condition) usually narrow the most.
+        """
+        return list(dict.fromkeys([d for d, _ in self.values] + [d for d, _ in self.keys]))
 
     def plus(self, values: list[tuple[str, Any]]) -> Fixed:
         """The same restrictions and ``values`` (a conditional aggregate's condition)."""
         return Fixed((*self.values, *values), self.keys)
+
+
+@dataclass(frozen=True)
+class RowBound:
+    """A group's row count (helper ``column``) to turn into a lower bound on its entities.
+
+    For each threshold ``T``, a count above the most rows ``T - 1`` entities own in the
+    row's group (:func:`row_limits`, from statistics of ``relation`` per value of the
+    dimensions ``fixed`` restricts groups to) proves ``T`` entities; a count above 0 proves
+    one (no row lacks an entity). The statistics are looked up when rows are checked, so
+    only those a result needs are ever computed.
+    """
+
+    column: str
+    relation: str
+    entity: str
+    fixed: Fixed
+    thresholds: tuple[int, ...]
+
+    def dims(self) -> list[str]:
+        """The statistics it can use: the whole relation's, then each fixed dimension's."""
+        return [WHOLE, *self.fixed.dims()]
+
+    def apply(
+        self,
+        counts: np.ndarray,
+        batch: pa.RecordBatch,
+        per_dim: Mapping[str, Mapping[Any, EntityRows]],
+    ) -> np.ndarray:
+        """The bound per row: a threshold met, 1, or 0 (no rows).
+
+        >>> b = pa.record_batch({"r": ["AT", "DE"]})
+        >>> per = {WHOLE: {True: EntityRows(100, (90,))}, "d": {"AT": EntityRows(30, (20,))}}
+        >>> rb = RowBound("n", "t", "k", Fixed((), (("d", "r"),)), (2,))
+        >>> rb.apply(np.array([30, 30]), b, per).tolist()
+        [2, 1]
+        """
+        out = np.where(counts > 0, 1, 0)
+        for t in sorted(self.thresholds):  # higher thresholds last: their limits are higher
+            if t > 1:
+                limits = row_limits(per_dim, self.fixed, t - 1)
+                out = np.where(counts > limits.per_row(batch), t, out)
+        return out
+
+
+@dataclass(frozen=True)
+class TopBound:
+    """An upper bound on the top-n share of dominance sum ``index`` (see :func:`top_limits`)."""
+
+    index: int
+    relation: str
+    entity: str
+    measure: str
+    fixed: Fixed
+
+    def dims(self) -> list[str]:
+        """The statistics it can use: the whole relation's, then each fixed dimension's."""
+        return [WHOLE, *self.fixed.dims()]
+
+    def per_row(
+        self, batch: pa.RecordBatch, per_dim: Mapping[str, Mapping[Any, int]]
+    ) -> np.ndarray:
+        """The bound per row; infinite (undecided) without the whole relation's statistics."""
+        limits = top_limits(per_dim, self.fixed)
+        if limits is None:
+            return np.full(batch.num_rows, np.inf)
+        return limits.per_row(batch)
 
 
 def literal_value(node: exp.Expression) -> Any:
@@ -392,31 +436,6 @@ def row_limits(
             constant = min(constant, rows.rows_of(entities))
     by_value = {d: {v: r.rows_of(entities) for v, r in vs.items()} for d, vs in per_dim.items()}
     return Limits(constant, _keyed(by_value, fixed, constant))
-
-
-def rows_bound_useful(
-    per_dim: Mapping[str, Mapping[Any, EntityRows]], fixed: Fixed, threshold: int
-) -> bool:
-    """Whether a row-count bound is likely to decide (see :meth:`EntityRows.useful`).
-
-    Useful when the whole relation's counts are, or those of a fixed value, or those of
-    every value of a GROUP BY key.
-
-    >>> per = {WHOLE: {True: EntityRows(1000, (300,))}, "s": {True: EntityRows(500, (5,))}}
-    >>> rows_bound_useful(per, Fixed(), 2), rows_bound_useful(per, Fixed((("s", True),)), 2)
-    (False, True)
-    """
-    if per_dim[WHOLE][True].useful(threshold):
-        return True
-    for dim, value in fixed.values:
-        rows = per_dim.get(dim, {}).get(value)
-        if rows is not None and rows.useful(threshold):
-            return True
-    for dim, _ in fixed.keys:
-        values = per_dim.get(dim)
-        if values and all(r.useful(threshold) for r in values.values()):
-            return True
-    return False
 
 
 def top_limits(per_dim: Mapping[str, Mapping[Any, int]], fixed: Fixed) -> Limits | None:

@@ -311,38 +311,86 @@ def _running_sums(counts: Sequence[int] | None) -> tuple[int, ...]:
     return tuple(out)
 
 
-def value_stats(
-    con: duckdb.DuckDBPyConnection,
-    tables: dict[str, TableFiles],
-    rows_wanted: Collection[tuple[str, str, str]],
-    tops_wanted: Collection[tuple[str, str, str, str]],
-    depth: int,
-    top_n: int,
-) -> ValueStats:
-    """Statistics for :mod:`vce.policy.bounds`, per relation of ``con``'s views (cached).
+class Statistics:
+    """Per-value statistics of the relations one query reads, computed on demand, cached.
 
-    ``rows_wanted``: (relation, entity, dimension) — per value of the dimension, the rows of
-    its ``depth`` busiest entities. ``tops_wanted``: (relation, entity, dimension, measure) —
-    per value, the sum of the ``top_n`` largest per-entity subtotals of the measure.
-    Dimension ``WHOLE``: all rows. A relation is the FROM clause of a query (a table, or a
-    derived table over ``tables``); each statistic is one ``GROUP BY dimension, entity`` over
-    exactly the files the query reads, kept per process keyed by the files' size and mtime.
-    Dimensions with more than ``MAX_VALUES`` values get none; nor do measures with a negative
-    value, nor row counts where a row has no entity (a count would overstate the entities).
+    For :mod:`vce.policy.bounds`: per value of a dimension of a relation (a FROM clause: a
+    table, or a derived table over ``tables``), the rows of the ``depth`` busiest entities,
+    and the sum of the ``top_n`` largest per-entity subtotals of a measure. Dimension
+    ``WHOLE``: all rows. Each is one ``GROUP BY dimension, entity`` on ``con``'s views,
+    kept per process keyed by the files' size and mtime. Dimensions with more than
+    ``MAX_VALUES`` values get none; nor do measures with a negative value, nor row counts
+    where a row has no entity (a count would then overstate the entities).
     """
-    sig = _files_signature([f for t in sorted(tables) for f in tables[t].files])
-    rows, tops = [], []
-    for key in sorted(rows_wanted):
-        compute = functools.partial(_count_value_rows, con, *key, depth)
-        found = _cached(("value-rows", *key, sig, depth), compute)
-        if found is not None:
-            rows.append((key, cast(tuple[tuple[Any, EntityRows], ...], found)))
-    for key in sorted(tops_wanted):
-        compute = functools.partial(_sum_value_tops, con, *key, top_n)
-        found = _cached(("value-tops", *key, sig, top_n), compute)
-        if found is not None:
-            tops.append((key, cast(tuple[tuple[Any, int], ...], found)))
-    return ValueStats(tuple(rows), tuple(tops))
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, tables: dict[str, TableFiles], depth: int, top_n: int
+    ) -> None:
+        """Statistics over the views of ``con``, which read ``tables``."""
+        self.con, self.depth, self.top_n = con, depth, top_n
+        self._files = [f for t in sorted(tables) for f in tables[t].files]
+
+    @functools.cached_property
+    def sig(self) -> tuple[tuple[str, int, int], ...]:
+        """The files' identity, read once and only if a statistic is asked for."""
+        return _files_signature(self._files)
+
+    def rows(
+        self, relation: str, entity: str, dims: Sequence[str], compute: bool = True
+    ) -> dict[str, dict[Any, EntityRows]]:
+        """Busiest-entity rows per value of each of ``dims`` that has statistics.
+
+        ``compute=False``: only those already computed (checking rows first with what is
+        known costs nothing; a dimension is computed only when a row needs it).
+        """
+        out = {}
+        for dim in dims:
+            key = ("value-rows", relation, entity, dim, self.sig, self.depth)
+            compute_it = functools.partial(
+                _count_value_rows, self.con, relation, entity, dim, self.depth
+            )
+            found = _cached(key, compute_it) if compute else _peek(key)
+            if found is not None:
+                out[dim] = dict(cast(tuple[tuple[Any, EntityRows], ...], found))
+        return out
+
+    def tops(
+        self, relation: str, entity: str, measure: str, dims: Sequence[str], compute: bool = True
+    ) -> dict[str, dict[Any, int]]:
+        """Top-n subtotals of ``measure`` per value of each of ``dims`` that has statistics."""
+        out = {}
+        for dim in dims:
+            key = ("value-tops", relation, entity, dim, measure, self.sig, self.top_n)
+            compute_it = functools.partial(
+                _sum_value_tops, self.con, relation, entity, dim, measure, self.top_n
+            )
+            found = _cached(key, compute_it) if compute else _peek(key)
+            if found is not None:
+                out[dim] = dict(cast(tuple[tuple[Any, int], ...], found))
+        return out
+
+    def whole(
+        self,
+        rows_wanted: Collection[tuple[str, str, str]],
+        tops_wanted: Collection[tuple[str, str, str, str]],
+    ) -> ValueStats:
+        """The statistics a rewrite asks for (its ``wanted_rows`` / ``wanted_tops``)."""
+        rows = []
+        for rel, ent, dim in sorted(rows_wanted):
+            found = self.rows(rel, ent, [dim]).get(dim)
+            if found is not None:
+                rows.append(((rel, ent, dim), tuple(found.items())))
+        tops = []
+        for rel, ent, dim, measure in sorted(tops_wanted):
+            got = self.tops(rel, ent, measure, [dim]).get(dim)
+            if got is not None:
+                tops.append(((rel, ent, dim, measure), tuple(got.items())))
+        return ValueStats(tuple(rows), tuple(tops))
+
+
+def _peek(key: tuple[object, ...]) -> object:
+    with _STATS_LOCK:
+        return _STATS_CACHE.get(key)
 
 
 def _by_dimension(relation: str, entity: str, dim: str, aggregates: str) -> str:

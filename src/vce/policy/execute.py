@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from vce.policy.bounds import WHOLE, RowBound, TopBound
 from vce.policy.checks import (
     CheckOutcome,
     byte_limit,
@@ -33,10 +34,10 @@ from vce.policy.checks import (
 )
 from vce.policy.engine import (
     EngineError,
+    Statistics,
     collect_files,
     locked_cursor,
     time_limit,
-    value_stats,
 )
 from vce.policy.rewrite import (
     HELPER_PREFIX,
@@ -147,7 +148,9 @@ def _col(batch: pa.RecordBatch, name: str, dtype: type) -> np.ndarray:
 class _Evaluator:
     """Applies the per-row checks batch by batch and keeps what passes (bounded by max_rows)."""
 
-    def __init__(self, rw: Rewritten, ctx: Any, fast: bool = False) -> None:
+    def __init__(
+        self, rw: Rewritten, ctx: Any, fast: bool = False, stats: Statistics | None = None
+    ) -> None:
         th = ctx.policy.thresholds
         self.rw, self.th = rw, th
         self.outcomes = {
@@ -176,7 +179,48 @@ class _Evaluator:
         self.lower_bounds = rw.lower_bound_slots if fast else ()
         self.row_bounds = rw.row_bounds if fast else ()
         self.cell_terms = rw.cell_terms if fast else ()
-        self.top_bounds = dict(rw.top_bounds) if fast else {}
+        self.top_bounds = {tb.index: tb for tb in rw.top_bounds} if fast else {}
+        self.stats = stats
+
+    def _row_bound(self, rb: RowBound, batch: pa.RecordBatch, need: Any) -> np.ndarray:
+        """``rb``'s bound per row: with the statistics at hand, then adding more as needed.
+
+        Per-value statistics cost a scan each; most results are decided by the whole
+        relation's (always at hand), so the others are computed one at a time, and only
+        while some row is still undecided.
+        """
+        if self.stats is None:
+            raise _NeedExactCounts  # (no statistics to bound with)
+        counts = _col(batch, rb.column, np.int64)
+        known = {
+            **self.stats.rows(rb.relation, rb.entity, [WHOLE]),
+            **self.stats.rows(rb.relation, rb.entity, rb.fixed.dims(), compute=False),
+        }
+        if WHOLE not in known:
+            raise _NeedExactCounts
+        bound = rb.apply(counts, batch, known)
+        for dim in rb.dims():  # one more dimension at a time, while a row is undecided
+            if dim in known or not ((bound > 0) & (bound < need)).any():
+                continue
+            known.update(self.stats.rows(rb.relation, rb.entity, [dim]))
+            bound = rb.apply(counts, batch, known)
+        return bound
+
+    def _top_bound(self, tb: TopBound, batch: pa.RecordBatch, total: np.ndarray) -> np.ndarray:
+        """``tb``'s upper bound per row, computing per-value statistics only when needed."""
+        if self.stats is None:
+            raise _NeedExactCounts
+        known = {
+            **self.stats.tops(tb.relation, tb.entity, tb.measure, [WHOLE]),
+            **self.stats.tops(tb.relation, tb.entity, tb.measure, tb.fixed.dims(), compute=False),
+        }
+        top = tb.per_row(batch, known)
+        for dim in tb.dims():  # one more dimension at a time, while a row is undecided
+            if dim in known or not dominance.failing(top, total, self.th.dominance_k).any():
+                continue
+            known.update(self.stats.tops(tb.relation, tb.entity, tb.measure, [dim]))
+            top = tb.per_row(batch, known)
+        return top
 
     def add(self, batch: pa.RecordBatch) -> None:
         rw, th = self.rw, self.th
@@ -193,11 +237,6 @@ class _Evaluator:
                 return np.zeros(n, dtype=bool)
             return _col(batch, name, bool)
 
-        for rb in self.row_bounds:  # row counts, turned into lower bounds on their entities
-            ints[rb.column] = rb.apply(_col(batch, rb.column, np.int64), batch)
-
-        counts = [count(s) for s in rw.slots]
-        strict = [count(s) for s in rw.strict_slots]
         raw = flag(f"{HELPER_PREFIX}raw")
         minor = flag(f"{HELPER_PREFIX}minor")
         minor_raw = flag(f"{HELPER_PREFIX}minor_raw")
@@ -205,6 +244,10 @@ class _Evaluator:
         # per-call costs of numpy, which run several times slower right after a DuckDB query.
         no_minor = f"{HELPER_PREFIX}minor" in rw.false_flags
         need = th.needed(False) if no_minor else np.where(minor, th.needed(True), th.needed(False))
+        for rb in self.row_bounds:  # row counts, turned into lower bounds on their entities
+            ints[rb.column] = self._row_bound(rb, batch, need)
+        counts = [count(s) for s in rw.slots]
+        strict = [count(s) for s in rw.strict_slots]
         cell_fail = None
         if rw.cells:
             if self.cell_terms:  # the smallest non-empty cell, as __vce_cellmin would be
@@ -222,9 +265,9 @@ class _Evaluator:
                 raise _NeedExactCounts
         dom = None
         for i in range(len(rw.dominance)):
-            limits = self.top_bounds.get(i)
-            top = limits.per_row(batch) if limits else _col(batch, f"__vce_dtop{i}", float)
             tot = _col(batch, f"__vce_dtot{i}", float)
+            tb = self.top_bounds.get(i)
+            top = self._top_bound(tb, batch, tot) if tb else _col(batch, f"__vce_dtop{i}", float)
             fails = dominance.failing(top, tot, th.dominance_k)
             dom = fails if dom is None else dom | fails
         if self.fast and dom is not None and dom.any():
@@ -280,9 +323,10 @@ def _execute(
     rw: Rewritten,
     ctx: Any,
     fast: bool,
+    stats: Statistics | None = None,
 ) -> _Evaluator:
     """Stream the result through the checks (raises _NeedExactCounts in fast mode)."""
-    ev = _Evaluator(rw, ctx, fast)
+    ev = _Evaluator(rw, ctx, fast, stats)
     reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
     ev.schema = reader.schema
     for batch in reader:
@@ -290,8 +334,19 @@ def _execute(
     return ev
 
 
+def _statistics(ctx: Any, con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> Statistics:
+    th = ctx.policy.thresholds
+    # the busiest entities any threshold can involve; the policy's dominant contributors
+    return Statistics(con, tables, th.needed(True), th.dominance_n)
+
+
 def _with_entity_rows(
-    sql: str, rw: Rewritten, ctx: Any, con: duckdb.DuckDBPyConnection, tables: dict[str, Any]
+    sql: str,
+    rw: Rewritten,
+    ctx: Any,
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, Any],
+    stats: Statistics | None = None,
 ) -> Rewritten:
     """The rewrite whose fast pass bounds groups by row counts where that is provable.
 
@@ -299,22 +354,26 @@ def _with_entity_rows(
     one relation with more rows than its busiest entities own — among all its rows, or among
     those having the values the group is restricted to — has provably enough entities
     without that read, and a sum's top contributions are bounded by theirs over those rows
-    (:mod:`vce.policy.bounds`). The statistics cost one GROUP BY each, once per set of files
-    (:func:`vce.policy.engine.value_stats`).
+    (:mod:`vce.policy.bounds`). Whether to count rows is decided on the whole relation's
+    statistics (one GROUP BY each, once per set of files); per-value ones are computed
+    only when a released row needs them (:class:`vce.policy.engine.Statistics`).
     """
     if not rw.wanted_rows and not rw.wanted_tops:
         return rw
-    th = ctx.policy.thresholds
-    depth = th.needed(True)  # the busiest entities any threshold can involve
-    read = {t: tables[t] for t in rw.tables if t in tables}
-    stats = value_stats(con, read, rw.wanted_rows, rw.wanted_tops, depth, th.dominance_n)
-    if not stats.rows and not stats.tops:
+    stats = stats or _statistics(ctx, con, {t: tables[t] for t in rw.tables if t in tables})
+    whole = stats.whole(rw.wanted_rows, rw.wanted_tops)
+    if not whole.rows and not whole.tops:
         return rw
-    return rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved, value_stats=stats)
+    return rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved, value_stats=whole)
 
 
 def _bounded_passes(
-    sql: str, rw: Rewritten, ctx: Any, con: duckdb.DuckDBPyConnection, tables: dict[str, Any]
+    sql: str,
+    rw: Rewritten,
+    ctx: Any,
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, Any],
+    stats: Statistics,
 ) -> Iterator[Rewritten]:
     """The cheap variants to try, in order, before exact counting.
 
@@ -326,7 +385,7 @@ def _bounded_passes(
     """
     if not rw.fast_sql:
         return
-    with_rows = _with_entity_rows(sql, rw, ctx, con, tables)
+    with_rows = _with_entity_rows(sql, rw, ctx, con, tables, stats)
     yield with_rows
     if with_rows.fast_sql != rw.fast_sql:  # (joins, subqueries: no row-count bound, same SQL)
         yield rw
@@ -379,9 +438,11 @@ def run_checked(
         with time_limit(con, timeout_s) as fired:
             try:
                 ev = None
-                for bounded in _bounded_passes(sql, rw, ctx, con, tables):
+                stats = _statistics(ctx, con, tables)
+                for bounded in _bounded_passes(sql, rw, ctx, con, tables, stats):
                     try:
-                        ev = _execute(con, _final_sql(bounded, fast=True), bounded, ctx, True)
+                        fast_sql = _final_sql(bounded, fast=True)
+                        ev = _execute(con, fast_sql, bounded, ctx, True, stats)
                         break
                     except _NeedExactCounts:
                         continue

@@ -39,17 +39,14 @@ from vce.data.schema import TABLES
 from vce.policy.bounds import (
     WHOLE,
     Fixed,
-    Limits,
     RowBound,
+    TopBound,
     ValueStats,
     conjuncts,
     fixed_dimensions,
     fixed_value,
     lower_bound_sql,
     lower_bound_words,
-    row_limits,
-    rows_bound_useful,
-    top_limits,
     volatile,
 )
 from vce.policy.checks.rounding import rounded_sql
@@ -123,15 +120,15 @@ class Rewritten:
     lower_bound_slots: tuple[str, ...] = ()  # count columns that are lower bounds in fast_sql
     # helper flags left out because they are FALSE on every row (see _finish_select)
     false_flags: tuple[str, ...] = ()
-    # statistics the fast pass can use (see vce.policy.bounds.ValueStats): (relation,
-    # entity, dimension) for row counts, (…, measure) for top-n sums
+    # whole-relation statistics that decide whether the fast pass bounds by row counts (see
+    # vce.policy.bounds.ValueStats): (relation, entity, WHOLE) rows, (…, measure) top sums
     wanted_rows: frozenset[tuple[str, str, str]] = frozenset()
     wanted_tops: frozenset[tuple[str, str, str, str]] = frozenset()
     # fast pass only: count columns that RowBound turns into lower bounds, the conditional
-    # cells' count columns (instead of __vce_cellmin), and dominance tops by Limits
+    # cells' count columns (instead of __vce_cellmin), and dominance tops by TopBound
     row_bounds: tuple[RowBound, ...] = ()
     cell_terms: tuple[str, ...] = ()
-    top_bounds: tuple[tuple[int, Limits], ...] = ()
+    top_bounds: tuple[TopBound, ...] = ()
 
 
 def dataset_schema() -> dict[str, dict[str, str]]:
@@ -242,7 +239,7 @@ class _Rewriter:
         self.wanted_tops: set[tuple[str, str, str, str]] = set()
         self.row_bounds: list[RowBound] = []
         self.cell_terms: list[str] = []
-        self.top_bounds: list[tuple[int, Limits]] = []
+        self.top_bounds: list[TopBound] = []
         self._in_union = False  # rows of several SELECTs: no per-row bound applies to all
         self._relation: str | None = None  # the one relation whose statistics bound groups
         self._is_dim: Any = None
@@ -1009,24 +1006,21 @@ class _Rewriter:
         return {c for c, cp in tpol.columns.items() if cp.cls is ColumnClass.DIMENSION}
 
     def _row_bound(self, entity_sql: str, fixed: Fixed, column: str) -> RowBound | None:
-        """The :class:`RowBound` of count ``column`` when statistics make it decisive.
+        """The :class:`RowBound` of count ``column``, where row counts are likely to decide.
 
-        Records the statistics it needs (``wanted_rows``); ``None`` without a relation,
-        without statistics, or when the bound would rarely decide (hashed bits then).
+        Records the whole-relation statistics that decide it (``wanted_rows``); ``None``
+        without a relation, without them, or when the busiest entities own over a tenth of
+        the relation (hashed bits then).
         """
         if self._relation is None:
             return None
-        per = {}
-        for dim in [WHOLE, *fixed.dims()]:
-            self.wanted_rows.add((self._relation, entity_sql, dim))
-            per[dim] = self.stats.value_rows(self._relation, entity_sql, dim)
+        self.wanted_rows.add((self._relation, entity_sql, WHOLE))
+        whole = self.stats.value_rows(self._relation, entity_sql, WHOLE).get(True)
         th = self.policy.thresholds
-        if True not in per[WHOLE] or not rows_bound_useful(
-            per, fixed, th.needed(self.minors_possible)
-        ):
+        if whole is None or not whole.useful(th.needed(self.minors_possible)):
             return None
-        levels = sorted({th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])})
-        return RowBound(column, tuple((t, row_limits(per, fixed, t - 1)) for t in levels))
+        levels = {th.min_entities, *([th.u18_min_entities] if self.minors_possible else [])}
+        return RowBound(column, self._relation, entity_sql, fixed, tuple(sorted(levels)))
 
     def _inline_dominance_bound(
         self,
@@ -1050,15 +1044,11 @@ class _Rewriter:
         i = len(self.dominance)
         v, e, n = value.sql("duckdb"), ent.sql("duckdb"), self.policy.thresholds.dominance_n
         if self._relation is not None and isinstance(value, exp.Column):
-            per = {}
-            for dim in [WHOLE, *self._fixed.dims()]:
-                self.wanted_tops.add((self._relation, e, dim, v))
-                per[dim] = self.stats.value_tops(self._relation, e, dim, v)
-            limits = top_limits(per, self._fixed)
-            if limits is not None:  # the top by Limits, per row; the query sums the total
+            self.wanted_tops.add((self._relation, e, WHOLE, v))
+            if self.stats.value_tops(self._relation, e, WHOLE, v):  # (never negative)
                 exprs[f"{HELPER_PREFIX}dtot{i}"] = sqlglot.parse_one(f"SUM({v})", read="duckdb")
                 self.inline_dominance.append(f"{HELPER_PREFIX}dtot{i}")
-                self.top_bounds.append((i, limits))
+                self.top_bounds.append(TopBound(i, self._relation, e, v, self._fixed))
                 return
         buckets = DOMINANCE_BUCKETS_PER_N * n
         parts = [

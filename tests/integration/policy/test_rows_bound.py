@@ -22,7 +22,6 @@ import vce.policy.bounds as bounds
 import vce.policy.execute as execute
 import vce.policy.rewrite as rewrite_mod
 from vce.policy import Context
-from vce.policy.bounds import ValueStats
 from vce.policy.engine import collect_files, locked_cursor
 from vce.policy.model import load_policy
 
@@ -82,10 +81,13 @@ def test_row_count_bound_never_exceeds_the_exact_distinct_count(
     ctx = _ctx(u18)
     rw = rewrite_mod.rewrite(sql, ctx.policy, minors_possible=u18)
     tables = collect_files([dataset], u18)
-    con = locked_cursor({t: tables[t] for t in rw.tables})
-    fast = execute._with_entity_rows(sql, rw, ctx, con, tables)
-    con.close()
+    read = {t: tables[t] for t in rw.tables}
+    con = locked_cursor(read)
+    stats = execute._statistics(ctx, con, read)
+    fast = execute._with_entity_rows(sql, rw, ctx, con, tables, stats)
     assert fast.fast_sql and fast.row_bounds  # the row-count bound is in use
+    per = {rb.column: stats.rows(rb.relation, rb.entity, rb.dims()) for rb in fast.row_bounds}
+    con.close()
     plain = plain_connection(dataset, u18)
     exact = plain.execute(rw.sql).to_arrow_table().to_pylist()
     keys = list(rw.output_columns)
@@ -93,7 +95,10 @@ def test_row_count_bound_never_exceeds_the_exact_distinct_count(
     got = plain.execute(fast.fast_sql).to_arrow_table()
     assert got.num_rows == len(exact) > 0
     for batch in got.to_batches():
-        bounds = {rb.column: rb.apply(_ints(batch, rb.column), batch) for rb in fast.row_bounds}
+        bounds = {
+            rb.column: rb.apply(_ints(batch, rb.column), batch, per[rb.column])
+            for rb in fast.row_bounds
+        }
         if fast.cell_terms:  # the evaluator's cellmin: the smallest non-empty cell's bound
             cells = np.vstack([bounds.pop(c) for c in fast.cell_terms]).astype(float)
             smallest = np.where(cells > 0, cells, np.inf).min(axis=0)
@@ -122,7 +127,7 @@ def test_release_with_row_count_bounds_equals_the_exact_release(
 ) -> None:
     ctx = _ctx(u18, min_entities, u18_min)
     bounded = [execute.run_checked(sql, ctx, [dataset]) for sql in QUERIES]
-    monkeypatch.setattr(execute, "value_stats", lambda *a, **k: ValueStats())
+    monkeypatch.setattr(execute, "_with_entity_rows", lambda sql, rw, *a, **k: rw)
     monkeypatch.setattr(execute, "_final_sql", _exact_only(execute._final_sql))
     exact = [execute.run_checked(sql, ctx, [dataset]) for sql in QUERIES]
     decided_by_bounds = [b for b in bounded if b.checks and b.checks[0].detail]

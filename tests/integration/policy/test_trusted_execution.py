@@ -323,9 +323,9 @@ def test_an_undecided_join_runs_each_pass_once(
     calls: list[bool] = []
     real = execute._execute
 
-    def counted(con, sql, rw, context, fast):  # type: ignore[no-untyped-def]
+    def counted(con, sql, rw, context, fast, stats=None):  # type: ignore[no-untyped-def]
         calls.append(fast)
-        return real(con, sql, rw, context, fast)
+        return real(con, sql, rw, context, fast, stats)
 
     monkeypatch.setattr(execute, "_execute", counted)
     res = run_checked(

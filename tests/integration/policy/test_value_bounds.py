@@ -25,7 +25,7 @@ import vce.policy.execute as execute
 import vce.policy.rewrite as rewrite_mod
 from vce.policy import Context
 from vce.policy.bounds import WHOLE
-from vce.policy.engine import _sum_value_tops, collect_files, locked_cursor, value_stats
+from vce.policy.engine import Statistics, _sum_value_tops, collect_files, locked_cursor
 from vce.policy.execute import run_checked
 from vce.policy.model import load_policy
 
@@ -49,12 +49,21 @@ def forced_rows_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rewrite_mod, "_CACHE", {})
 
 
-def _fast(sql: str, data: Path) -> rewrite_mod.Rewritten:
+def _fast(sql: str, data: Path) -> tuple[rewrite_mod.Rewritten, dict, dict]:
+    """The fast rewrite, and every statistic its row and top bounds can use."""
     rw = rewrite_mod.rewrite(sql, POLICY, minors_possible=False)
     tables = collect_files([data], False)
-    con = locked_cursor({t: tables[t] for t in rw.tables})
+    read = {t: tables[t] for t in rw.tables}
+    con = locked_cursor(read)
     try:
-        return execute._with_entity_rows(sql, rw, CTX, con, tables)
+        stats = execute._statistics(CTX, con, read)
+        fast = execute._with_entity_rows(sql, rw, CTX, con, tables, stats)
+        rows = {rb.column: stats.rows(rb.relation, rb.entity, rb.dims()) for rb in fast.row_bounds}
+        tops = {
+            tb.index: stats.tops(tb.relation, tb.entity, tb.measure, tb.dims())
+            for tb in fast.top_bounds
+        }
+        return fast, rows, tops
     finally:
         con.close()
 
@@ -63,14 +72,9 @@ def test_value_stats_match_a_plain_group_by(dataset: Path) -> None:
     tables = collect_files([dataset], False)
     con = locked_cursor({"videos": tables["videos"]})
     rel, ent, dim, measure = '"videos" AS "v"', '"v"."author_id"', '"v"."region_code"', "view_count"
-    stats = value_stats(
-        con,
-        {"videos": tables["videos"]},
-        [(rel, ent, dim), (rel, ent, WHOLE)],
-        [(rel, ent, dim, measure)],
-        depth=3,
-        top_n=2,
-    )
+    stats = Statistics(con, {"videos": tables["videos"]}, depth=3, top_n=2)
+    rows = stats.rows(rel, ent, [dim, WHOLE])
+    tops = stats.tops(rel, ent, measure, [dim])[dim]
     con.close()
     plain = plain_connection(dataset, False)
     per = (
@@ -83,15 +87,13 @@ def test_value_stats_match_a_plain_group_by(dataset: Path) -> None:
         f"SELECT region_code, sum(n), sum(n) FILTER (WHERE rn <= 3), sum(s) FILTER (WHERE rs <= 2) "
         f"FROM ({per}) GROUP BY 1"
     ).fetchall()
-    rows = stats.value_rows(rel, ent, dim)
-    tops = stats.value_tops(rel, ent, dim, measure)
-    assert len(rows) == len(truth) > 10
+    assert len(rows[dim]) == len(truth) > 10
     for region, total, busiest3, top2 in truth:
-        assert rows[region].total == total
-        assert rows[region].rows_of(3) == busiest3
+        assert rows[dim][region].total == total
+        assert rows[dim][region].rows_of(3) == busiest3
         assert tops[region] == top2
     (videos,) = plain.execute("SELECT count(*) FROM videos").fetchone()
-    assert stats.value_rows(rel, ent, WHOLE)[True].total == videos
+    assert rows[WHOLE][True].total == videos
 
 
 def test_a_measure_with_a_negative_value_gets_no_top_sums() -> None:
@@ -128,22 +130,11 @@ def test_a_derived_table_that_changes_between_runs_is_never_summarised(picks: st
     ],
 )
 def test_per_value_row_bounds_are_in_use_and_never_exceed_the_truth(
-    dataset: Path, sql: str, key: str, monkeypatch: pytest.MonkeyPatch
+    dataset: Path, sql: str, key: str, forced_rows_bound: None
 ) -> None:
-    # the relation's own counts never decide here, every value's always do
-    top = max(
-        n
-        for (n,) in plain_connection(dataset, False)
-        .execute("SELECT count(*) FROM videos UNION ALL SELECT sum(len(hashtag_names)) FROM videos")
-        .fetchall()
-    )
-    monkeypatch.setattr(bounds.EntityRows, "useful", lambda self, t: self.total < top)
-    monkeypatch.setattr(rewrite_mod, "_CACHE", {})
-    fast = _fast(sql, dataset)
+    fast, per, _ = _fast(sql, dataset)
     assert fast.row_bounds
-    assert any(
-        column == key for rb in fast.row_bounds for _, lim in rb.levels for column, _ in lim.keys
-    )
+    assert any(column == key for rb in fast.row_bounds for _, column in rb.fixed.keys)
     assert "HASH(" not in fast.fast_sql and "DISTINCT" not in fast.fast_sql  # no entity read
     plain = plain_connection(dataset, False)
     exact = rewrite_mod.rewrite(sql, POLICY, minors_possible=False)
@@ -154,21 +145,22 @@ def test_per_value_row_bounds_are_in_use_and_never_exceed_the_truth(
     for batch in plain.execute(fast.fast_sql).to_arrow_table().to_batches():
         rows = batch.to_pylist()
         for rb in fast.row_bounds:
-            got = rb.apply(np.asarray(batch.column(rb.column), dtype=np.int64), batch)
+            counts = np.asarray(batch.column(rb.column), dtype=np.int64)
+            got = rb.apply(counts, batch, per[rb.column])
             exact_column = "__vce_cellmin" if rb.column.startswith("__vce_cell") else rb.column
             for row, bound in zip(rows, got, strict=True):
                 assert bound <= (truth[tuple(row[k] for k in keys)][exact_column] or 0)
 
 
 def test_per_value_dominance_bound_is_never_below_the_exact_top2(dataset: Path) -> None:
-    fast = _fast(DOMINANCE, dataset)
+    fast, _, tops = _fast(DOMINANCE, dataset)
     assert fast.top_bounds and "__vce_dtop0" not in fast.fast_sql  # no read of author_id
     con = plain_connection(dataset, False)
     got = con.execute(fast.fast_sql).to_arrow_table()
-    limits = dict(fast.top_bounds)[0]
+    (tb,) = fast.top_bounds
     bound = {}
     for batch in got.to_batches():
-        for row, top in zip(batch.to_pylist(), limits.per_row(batch), strict=True):
+        for row, top in zip(batch.to_pylist(), tb.per_row(batch, tops[0]), strict=True):
             bound[(row["region_code"], row["m"])] = top
     exact = {
         (g, m): top
@@ -227,3 +219,32 @@ def test_one_author_repeating_a_tag_is_counted_once(
     released = {r["tag"] for r in res.table.to_pylist()}
     assert "vce_seeded" not in released
     assert res.suppressed_rows >= 1
+
+
+def test_per_value_statistics_are_computed_only_for_rows_that_need_them(
+    dataset: Path, forced_rows_bound: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every month of 20,000 videos is above what one author owns: the whole table decides."""
+    import collections
+
+    import vce.policy.engine as engine
+
+    monkeypatch.setattr(engine, "_STATS_CACHE", collections.OrderedDict())
+    low = Context(policy=_with_thresholds(2, 3), u18_approved=False)
+    sql = "SELECT date_trunc('month', create_time) AS m, count(*) AS n FROM videos GROUP BY 1"
+    res = run_checked(sql, low, [dataset])
+    assert res.allowed and res.table.num_rows > 10
+    assert res.checks[0].detail  # decided on bounds, not counted exactly
+    dims = {key[3] for key in engine._STATS_CACHE if key[0] == "value-rows"}
+    assert dims == {WHOLE}  # the months' statistics were never needed
+    res = run_checked(sql.replace("month", "week"), low, [dataset])  # weeks: a few are small
+    assert res.allowed
+    dims = {key[3] for key in engine._STATS_CACHE if key[0] == "value-rows"}
+    assert dims == {WHOLE, 'DATE_TRUNC(\'WEEK\', "videos"."create_time")'}
+
+
+def _with_thresholds(min_entities: int, u18_min: int):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    th = dataclasses.replace(POLICY.thresholds, min_entities=min_entities, u18_min_entities=u18_min)
+    return dataclasses.replace(POLICY, thresholds=th)
