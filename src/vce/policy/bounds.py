@@ -151,12 +151,12 @@ class Limits:
 class ValueStats:
     """The statistics a rewrite decides on (hashable: part of its cache key).
 
-    In practice the whole relation's (dimension :data:`WHOLE`); per-value ones are looked up
-    when rows are checked. ``rows[(relation, entity, dimension)]``: per value, the :class:`EntityRows` of the rows
-    having it. ``tops[(relation, entity, dimension, measure)]``: per value, the sum of the
-    ``n`` largest per-entity subtotals of the measure over those rows — kept only for
-    measures never negative, where a subset of an entity's rows never sums to more than all
-    of them. Dimension :data:`WHOLE` holds the whole relation's (value ``True``).
+    In practice the whole relation's (dimension :data:`WHOLE`, value ``True``); per-value
+    ones are looked up when rows are checked. ``rows[(relation, entity, dimension)]``: per
+    value, the :class:`EntityRows` of the rows having it. ``tops[(relation, entity,
+    dimension, measure)]``: per value, the sum of the ``n`` largest per-entity subtotals of
+    the measure over those rows — kept only for measures never negative, where a subset of
+    an entity's rows never sums to more than all of them.
     """
 
     rows: tuple[tuple[tuple[str, str, str], tuple[tuple[Any, EntityRows], ...]], ...] = ()

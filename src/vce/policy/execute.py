@@ -10,7 +10,7 @@ exactly is denied with a reason; nothing is released on a guess.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vce.policy.bounds import WHOLE, RowBound, TopBound
+from vce.policy.bounds import RowBound, TopBound
 from vce.policy.checks import (
     CheckOutcome,
     byte_limit,
@@ -183,44 +183,37 @@ class _Evaluator:
         self.stats = stats
 
     def _row_bound(self, rb: RowBound, batch: pa.RecordBatch, need: Any) -> np.ndarray:
-        """``rb``'s bound per row: with the statistics at hand, then adding more as needed.
-
-        Per-value statistics cost a scan each; most results are decided by the whole
-        relation's (always at hand), so the others are computed one at a time, and only
-        while some row is still undecided.
-        """
+        """``rb``'s lower bound per row (see :func:`_widening`)."""
         if self.stats is None:
             raise _NeedExactCounts  # (no statistics to bound with)
         counts = _col(batch, rb.column, np.int64)
-        known = {
-            **self.stats.rows(rb.relation, rb.entity, [WHOLE]),
-            **self.stats.rows(rb.relation, rb.entity, rb.fixed.dims(), compute=False),
-        }
-        if WHOLE not in known:
-            raise _NeedExactCounts
-        bound = rb.apply(counts, batch, known)
-        for dim in rb.dims():  # one more dimension at a time, while a row is undecided
-            if dim in known or not ((bound > 0) & (bound < need)).any():
-                continue
-            known.update(self.stats.rows(rb.relation, rb.entity, [dim]))
-            bound = rb.apply(counts, batch, known)
-        return bound
+        stats = self.stats
+
+        def fetch(dims: list[str], compute: bool = True) -> dict[str, Any]:
+            return stats.rows(rb.relation, rb.entity, dims, compute)
+
+        return _widening(
+            rb.dims(),
+            fetch,
+            lambda known: rb.apply(counts, batch, known),
+            lambda bound: (bound > 0) & (bound < need),
+        )
 
     def _top_bound(self, tb: TopBound, batch: pa.RecordBatch, total: np.ndarray) -> np.ndarray:
-        """``tb``'s upper bound per row, computing per-value statistics only when needed."""
+        """``tb``'s upper bound per row (see :func:`_widening`)."""
         if self.stats is None:
             raise _NeedExactCounts
-        known = {
-            **self.stats.tops(tb.relation, tb.entity, tb.measure, [WHOLE]),
-            **self.stats.tops(tb.relation, tb.entity, tb.measure, tb.fixed.dims(), compute=False),
-        }
-        top = tb.per_row(batch, known)
-        for dim in tb.dims():  # one more dimension at a time, while a row is undecided
-            if dim in known or not dominance.failing(top, total, self.th.dominance_k).any():
-                continue
-            known.update(self.stats.tops(tb.relation, tb.entity, tb.measure, [dim]))
-            top = tb.per_row(batch, known)
-        return top
+        stats, k = self.stats, self.th.dominance_k
+
+        def fetch(dims: list[str], compute: bool = True) -> dict[str, Any]:
+            return stats.tops(tb.relation, tb.entity, tb.measure, dims, compute)
+
+        return _widening(
+            tb.dims(),
+            fetch,
+            lambda known: tb.per_row(batch, known),
+            lambda top: dominance.failing(top, total, k),
+        )
 
     def add(self, batch: pa.RecordBatch) -> None:
         rw, th = self.rw, self.th
@@ -315,6 +308,30 @@ class _Evaluator:
             kept = batch if keep is None else batch.filter(pa.array(keep))
             self.kept.append(kept.select(visible))
         self.kept_rows += kept_n
+
+
+def _widening(
+    dims: list[str],
+    fetch: Callable[..., dict[str, Any]],
+    bound_of: Callable[[dict[str, Any]], np.ndarray],
+    undecided: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """A bound per row from the statistics at hand, adding dimensions while rows need them.
+
+    Per-value statistics cost a scan each; most results are decided by the whole relation's
+    (``dims[0]``, always computed), so the others are computed one at a time, and only while
+    some row is still undecided. The result is re-checked in memory: the query is not re-run.
+    """
+    known = {**fetch(dims[:1]), **fetch(dims[1:], compute=False)}
+    if dims[0] not in known:
+        raise _NeedExactCounts  # (the whole relation's statistics were evicted or refused)
+    bound = bound_of(known)
+    for dim in dims[1:]:
+        if dim in known or not undecided(bound).any():
+            continue
+        known.update(fetch([dim]))
+        bound = bound_of(known)
+    return bound
 
 
 def _execute(

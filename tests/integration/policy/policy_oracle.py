@@ -32,3 +32,16 @@ def plain_connection(data: Path, u18: bool) -> duckdb.DuckDBPyConnection:
 def key(values: tuple) -> tuple:
     """Hashable group key that treats floats and timestamps the same on both sides."""
     return tuple(round(v, 9) if isinstance(v, float) else v for v in values)
+
+
+def top2_views_by_region_month(con: duckdb.DuckDBPyConnection) -> dict[tuple, float]:
+    """The two largest per-author view subtotals of every region × month, summed."""
+    return {
+        (g, m): top
+        for g, m, top in con.execute(
+            "SELECT region_code, m, sum(s) FILTER (WHERE r <= 2) FROM (SELECT *, row_number() "
+            "OVER (PARTITION BY region_code, m ORDER BY s DESC) r FROM (SELECT region_code, "
+            "date_trunc('month', create_time) m, author_id, sum(view_count) s FROM videos "
+            "GROUP BY ALL)) GROUP BY ALL"
+        ).fetchall()
+    }

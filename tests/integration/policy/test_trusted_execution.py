@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from policy_oracle import plain_connection
+from policy_oracle import plain_connection, top2_views_by_region_month
 
 from vce.policy import Context
 from vce.policy.engine import collect_files, locked_cursor, open_locked
@@ -351,15 +351,7 @@ def test_inline_dominance_bound_is_never_below_the_exact_top2(dataset: Path) -> 
         (r["region_code"], r["m"]): (r["__vce_dtop0"], r["__vce_dtot0"])
         for r in con.execute(rw.fast_sql).to_arrow_table().to_pylist()
     }
-    exact = dict(
-        ((g, m), top)
-        for g, m, top in con.execute(
-            "SELECT region_code, m, sum(s) FILTER (WHERE r <= 2) FROM (SELECT *, row_number() "
-            "OVER (PARTITION BY region_code, m ORDER BY s DESC) r FROM (SELECT region_code, "
-            "date_trunc('month', create_time) m, author_id, sum(view_count) s FROM videos "
-            "GROUP BY ALL)) GROUP BY ALL"
-        ).fetchall()
-    )
+    exact = top2_views_by_region_month(con)
     assert len(exact) > 50 and set(exact) == set(bound)
     assert all(bound[k][0] >= exact[k] for k in exact)
     assert sum(bound[k][0] < 0.9 * float(bound[k][1]) for k in exact) > len(exact) / 2

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from policy_oracle import plain_connection
+from policy_oracle import plain_connection, top2_views_by_region_month
 
 import vce.policy.bounds as bounds
 import vce.policy.execute as execute
@@ -162,15 +162,7 @@ def test_per_value_dominance_bound_is_never_below_the_exact_top2(dataset: Path) 
     for batch in got.to_batches():
         for row, top in zip(batch.to_pylist(), tb.per_row(batch, tops[0]), strict=True):
             bound[(row["region_code"], row["m"])] = top
-    exact = {
-        (g, m): top
-        for g, m, top in con.execute(
-            "SELECT region_code, m, sum(s) FILTER (WHERE r <= 2) FROM (SELECT *, row_number() "
-            "OVER (PARTITION BY region_code, m ORDER BY s DESC) r FROM (SELECT region_code, "
-            "date_trunc('month', create_time) m, author_id, sum(view_count) s FROM videos "
-            "GROUP BY ALL)) GROUP BY ALL"
-        ).fetchall()
-    }
+    exact = top2_views_by_region_month(con)
     assert len(exact) > 50 and set(exact) == set(bound)
     assert all(bound[k] >= exact[k] for k in exact)
 
