@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -242,7 +241,7 @@ class _Rewriter:
         self.top_bounds: list[TopBound] = []
         self._in_union = False  # rows of several SELECTs: no per-row bound applies to all
         self._relation: str | None = None  # the one relation whose statistics bound groups
-        self._is_dim: Any = None
+        self._is_dim: Callable[[exp.Column], bool] | None = None
         self._fixed = Fixed()
         self.lower_bound: set[str] = set()
         self.inline_dominance: list[str] = []
@@ -952,12 +951,6 @@ class _Rewriter:
         self.cells = bool(planned)
         return bool(planned)
 
-    def _dimensions(self, table: str) -> set[str]:
-        tpol = self.policy.tables.get(table)
-        if tpol is None:
-            return set()
-        return {c for c, cp in tpol.columns.items() if cp.cls is ColumnClass.DIMENSION}
-
     def _find_relation(
         self, sel: exp.Select, sources: list[tuple[str, str, Layout | None]]
     ) -> None:
@@ -1283,9 +1276,8 @@ def _rewrite_both(
     fast = _rewrite(tree, policy, minors_possible, True, value_stats)
     if fast.sql == exact.sql or fast.false_flags != exact.false_flags:
         return exact  # (the checks read one set of helper columns for both)
-    fast_sql = fast.sql
     return dataclasses.replace(
-        exact, **{f: getattr(fast, f) for f in _FAST_FIELDS if f != "fast_sql"}, fast_sql=fast_sql
+        exact, **{f: getattr(fast, f) for f in _FAST_FIELDS if f != "fast_sql"}, fast_sql=fast.sql
     )
 
 
