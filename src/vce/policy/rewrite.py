@@ -956,18 +956,26 @@ class _Rewriter:
     ) -> None:
         """Whether every group of ``sel`` is a set of rows of one relation, and its dimensions.
 
-        A base table, or a derived table that does not aggregate (its rows carry one entity
-        id each, e.g. ``unnest(hashtag_names)`` over videos) and gives the same rows on every
-        run. Its dimension columns: the table's, or the derived table's outputs that are a
-        dimension column of a table it reads. Sets ``_relation`` (its FROM SQL, which the
+        A base table; base tables joined (each joined row carries one id per entity column,
+        and a row without one rules statistics out); or a derived table that does not
+        aggregate (e.g. ``unnest(hashtag_names)`` over videos). Each must give the same rows
+        on every run. Its dimension columns: the tables', or the derived table's outputs that
+        are a dimension column of a table it reads. Sets ``_relation`` (its FROM SQL, which the
         statistics are computed over), ``_is_dim`` and ``_fixed``.
         """
-        if self._in_union or len(sources) != 1 or sel.args.get("joins"):
+        if self._in_union or sel.args.get("laterals") or not sources:
             return
-        if sel.args.get("laterals"):
+        src = (sel.args.get("from") or sel.args.get("from_")).this
+        joins = sel.args.get("joins") or []
+        if joins:  # base tables joined (unnest included): the joined rows are the relation
+            if any(lay is not None for _, _, lay in sources) or any(volatile(j) for j in joins):
+                return
+            by_alias = {alias: self._dimensions(table) for alias, table, _ in sources}
+            self._relation = " ".join([src.sql("duckdb"), *(j.sql("duckdb") for j in joins)])
+            self._is_dim = lambda c: c.name in by_alias.get(c.table, set())
+            self._fixed = fixed_dimensions(sel, self._is_dim)
             return
         alias, table, lay = sources[0]
-        src = (sel.args.get("from") or sel.args.get("from_")).this
         if lay is None:
             dims = self._dimensions(table)
         elif isinstance(src, exp.Subquery) and isinstance(src.this, exp.Select):

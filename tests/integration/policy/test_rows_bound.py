@@ -47,6 +47,11 @@ QUERIES = [
     "WHERE NOT is_verified GROUP BY 1",
     "SELECT region_code, date_trunc('month', create_time) AS m, sum(view_count) AS v "
     "FROM videos GROUP BY 1, 2",
+    # joined rows; a LEFT JOIN's missing comments leave only the videos' column bounded
+    "SELECT v.region_code, count(*) AS comments FROM comments AS c "
+    "JOIN videos AS v ON c.video_id = v.id GROUP BY 1",
+    "SELECT v.region_code, count(*) AS n FROM videos AS v "
+    "LEFT JOIN comments AS c ON c.video_id = v.id GROUP BY 1",
     # a derived table: unnested rows, grouped by a truncated time of theirs
     "SELECT tag, date_trunc('week', create_time) AS week, region_code, count(*) AS videos "
     "FROM (SELECT unnest(hashtag_names) AS tag, create_time, region_code FROM videos) AS t "
