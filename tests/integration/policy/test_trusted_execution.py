@@ -317,7 +317,7 @@ def test_large_groups_are_released_on_a_lower_bound_small_ones_counted_exactly(
 def test_an_undecided_join_runs_each_pass_once(
     dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A join gets no row-count bound: its hashed pass runs once, then exact counting."""
+    """A join its row counts do not decide (small data): one hashed pass, then exact."""
     import vce.policy.execute as execute
 
     calls: list[bool] = []
