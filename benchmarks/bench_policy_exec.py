@@ -111,7 +111,11 @@ def _side_by_side(*fns, repeats: int = REPEATS) -> list[float]:
 
 
 def _raw_connection(data: Path) -> duckdb.DuckDBPyConnection:
-    """Plain DuckDB over the same adult files, no rewrite, no checks, no lockdown."""
+    """Plain DuckDB over the same adult files, no rewrite, no checks, no lockdown.
+
+    Its views are defined exactly as the locked engine's (:func:`vce.policy.engine.open_locked`)
+    so that the ratio measures the checks, not a different way of reading the files.
+    """
     from vce.policy.engine import collect_files
 
     con = duckdb.connect(config={"threads": THREADS, "memory_limit": MEMORY})
@@ -119,7 +123,7 @@ def _raw_connection(data: Path) -> duckdb.DuckDBPyConnection:
         files = ", ".join(f"'{f}'" for f in t.files)
         con.execute(
             f"CREATE VIEW {t.name} AS SELECT * FROM read_parquet([{files}], "
-            f"hive_partitioning={'true' if t.partitioned else 'false'}, union_by_name=true)"
+            f"hive_partitioning={'true' if t.partitioned else 'false'})"
         )
     return con
 
