@@ -10,6 +10,7 @@ exactly is denied with a reason; nothing is released on a guess.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,8 +37,7 @@ from vce.policy.engine import (
     EngineError,
     Statistics,
     collect_files,
-    locked_cursor,
-    time_limit,
+    locked_session,
 )
 from vce.policy.rewrite import (
     HELPER_PREFIX,
@@ -450,32 +450,31 @@ def run_checked(
     # one view per table the query reads: cheaper, and nothing else is reachable
     files = tuple(f for t in tables.values() for f in t.files)
 
-    con = locked_cursor(tables, memory_limit=memory_limit, threads=threads)
+    fired = threading.Event()  # (replaced by the session's own)
     try:
-        with time_limit(con, timeout_s) as fired:
-            try:
-                ev = None
-                stats = _statistics(ctx, con, tables)
-                for bounded in _bounded_passes(sql, rw, ctx, con, tables, stats):
-                    try:
-                        fast_sql = _final_sql(bounded, fast=True)
-                        ev = _execute(con, fast_sql, bounded, ctx, True, stats)
-                        break
-                    except _NeedExactCounts:
-                        continue
-                if ev is None:
-                    ev = _execute(con, _final_sql(rw), rw, ctx, False)
-            except duckdb.Error as e:
-                if fired.is_set():
-                    return _deny(
-                        decision,
-                        "timeout",
-                        f"the query ran longer than {timeout_s:g} s and was stopped; "
-                        "filter or aggregate earlier, or ask for a longer time budget",
-                    )
-                return _deny(decision, "execution-error", f"the engine refused the query: {e}")
-    finally:
-        con.close()
+        with locked_session(
+            tables, timeout_s=timeout_s, memory_limit=memory_limit, threads=threads
+        ) as (con, fired):
+            ev = None
+            stats = _statistics(ctx, con, tables)
+            for bounded in _bounded_passes(sql, rw, ctx, con, tables, stats):
+                try:
+                    fast_sql = _final_sql(bounded, fast=True)
+                    ev = _execute(con, fast_sql, bounded, ctx, True, stats)
+                    break
+                except _NeedExactCounts:
+                    continue
+            if ev is None:
+                ev = _execute(con, _final_sql(rw), rw, ctx, False)
+    except duckdb.Error as e:  # (the cursor is closed, never handed on)
+        if fired.is_set():
+            return _deny(
+                decision,
+                "timeout",
+                f"the query ran longer than {timeout_s:g} s and was stopped; "
+                "filter or aggregate earlier, or ask for a longer time budget",
+            )
+        return _deny(decision, "execution-error", f"the engine refused the query: {e}")
 
     th = ctx.policy.thresholds
     checks = list(ev.outcomes.values())

@@ -10,7 +10,7 @@ import pytest
 from policy_oracle import plain_connection, top2_views_by_region_month
 
 from vce.policy import Context
-from vce.policy.engine import collect_files, locked_cursor, open_locked
+from vce.policy.engine import collect_files, locked_cursor, locked_session, open_locked
 from vce.policy.execute import run_checked
 from vce.policy.model import load_policy
 
@@ -85,6 +85,24 @@ def test_runaway_query_stops_with_a_clear_timeout(dataset: Path) -> None:
     assert not res.allowed and res.table is None
     assert [r.rule for r in res.reasons] == ["timeout"]
     assert "0.5 s" in res.reasons[0].message
+
+
+def test_a_cursor_is_reused_only_after_a_clean_request(dataset: Path) -> None:
+    """Cursors go back to a pool, but never one an interrupt may still be pending on."""
+    files = collect_files([dataset], False, only={"videos"})
+    with locked_session(files, timeout_s=60) as (first, _):
+        first.execute("SELECT count(*) FROM videos").fetchall()
+    with locked_session(files, timeout_s=60) as (again, _):
+        assert again is first  # a clean request hands its cursor on
+    with locked_session(files, timeout_s=0) as (late, fired):
+        assert fired.wait(5)  # the deadline passed, the request itself ended without error
+    with locked_session(files, timeout_s=60) as (fresh, _):
+        assert fresh is not late
+        assert fresh.execute("SELECT count(*) FROM videos").fetchone()[0] > 0  # not interrupted
+    with pytest.raises(duckdb.Error), locked_session(files, timeout_s=60) as (broken, _):
+        broken.execute("SELECT * FROM no_such_table")
+    with locked_session(files, timeout_s=60) as (other, _):
+        assert other is not broken
 
 
 @pytest.mark.parametrize(
