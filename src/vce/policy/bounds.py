@@ -259,11 +259,8 @@ class TopBound:
     def per_row(
         self, batch: pa.RecordBatch, per_dim: Mapping[str, Mapping[Any, int]]
     ) -> np.ndarray:
-        """The bound per row; infinite (undecided) without the whole relation's statistics."""
-        limits = top_limits(per_dim, self.fixed)
-        if limits is None:
-            return np.full(batch.num_rows, np.inf)
-        return limits.per_row(batch)
+        """The bound per row (``per_dim`` holds at least the whole relation's statistics)."""
+        return top_limits(per_dim, self.fixed).per_row(batch)
 
 
 def literal_value(node: exp.Expression) -> Any:
@@ -303,7 +300,9 @@ def _column_sql(col: exp.Column) -> str:
     return exp.column(col.name, table=col.table, quoted=True).sql("duckdb")
 
 
-def fixed_value(cond: exp.Expression, is_dim: Callable[[exp.Column], bool]) -> tuple[str, Any]:
+def fixed_value(
+    cond: exp.Expression, is_dim: Callable[[exp.Column], bool]
+) -> tuple[str, Any] | None:
     """``(dimension, value)`` when ``cond`` holds only where a dimension column equals value.
 
     >>> import sqlglot
@@ -325,7 +324,7 @@ def fixed_value(cond: exp.Expression, is_dim: Callable[[exp.Column], bool]) -> t
             value = literal_value(lit)
             if isinstance(col, exp.Column) and is_dim(col) and value is not None:
                 return _column_sql(col), value
-    return None  # type: ignore[return-value]
+    return None
 
 
 def key_dimension(key: exp.Expression, is_dim: Callable[[exp.Column], bool]) -> str | None:
@@ -402,25 +401,28 @@ def volatile(node: exp.Expression) -> bool:
     return False
 
 
-def _keyed(
-    per_dim: Mapping[str, Mapping[Any, float]], fixed: Fixed, constant: float
-) -> tuple[tuple[str, tuple[tuple[Any, float], ...]], ...]:
-    out = []
+def _limits(per_dim: Mapping[str, Mapping[Any, float]], fixed: Fixed) -> Limits:
+    """The smallest limit a group restricted by ``fixed`` can take, per row.
+
+    A group's rows are among the rows having each of its fixed values, so the smallest of
+    the per-value limits and the whole relation's holds; GROUP BY keys pick their value per
+    row, and a value without statistics keeps the constant.
+    """
+    constant = per_dim[WHOLE][True]
+    for dim, value in fixed.values:
+        constant = min(constant, per_dim.get(dim, {}).get(value, constant))
+    keys = []
     for dim, column in fixed.keys:
         pairs = tuple((v, lim) for v, lim in per_dim.get(dim, {}).items() if lim < constant)
         if pairs:
-            out.append((column, pairs))
-    return tuple(out)
+            keys.append((column, pairs))
+    return Limits(constant, tuple(keys))
 
 
 def row_limits(
     per_dim: Mapping[str, Mapping[Any, EntityRows]], fixed: Fixed, entities: int
 ) -> Limits:
     """The most rows ``entities`` entities can own in a group restricted by ``fixed``.
-
-    A group's rows are among the rows having each of its fixed values, so the smallest of
-    the per-value limits (and the whole relation's) holds; GROUP BY keys pick their value
-    per row, and a value without statistics keeps the constant.
 
     >>> per = {WHOLE: {True: EntityRows(1000, (300,))}, '"v"."s"': {True: EntityRows(50, (5,))},
     ...        '"v"."r"': {"AT": EntityRows(90, (20,))}}
@@ -429,34 +431,20 @@ def row_limits(
     >>> row_limits(per, Fixed((), (('"v"."r"', "r"),)), 1)
     Limits(constant=300, keys=(('r', (('AT', 20),)),))
     """
-    constant = per_dim[WHOLE][True].rows_of(entities)
-    for dim, value in fixed.values:
-        rows = per_dim.get(dim, {}).get(value)
-        if rows is not None:
-            constant = min(constant, rows.rows_of(entities))
-    by_value = {d: {v: r.rows_of(entities) for v, r in vs.items()} for d, vs in per_dim.items()}
-    return Limits(constant, _keyed(by_value, fixed, constant))
+    return _limits(
+        {d: {v: r.rows_of(entities) for v, r in vs.items()} for d, vs in per_dim.items()}, fixed
+    )
 
 
-def top_limits(per_dim: Mapping[str, Mapping[Any, int]], fixed: Fixed) -> Limits | None:
+def top_limits(per_dim: Mapping[str, Mapping[Any, int]], fixed: Fixed) -> Limits:
     """An upper bound on the ``n`` largest contributions to a sum in a group.
 
     An entity's subtotal in a group is at most its subtotal over all rows having the
     group's fixed values (the measure is never negative), so the per-value top-n sums bound
-    the group's. ``None`` without the whole relation's statistics.
+    the group's.
 
     >>> per = {WHOLE: {True: 900}, "r": {"AT": 100, "DE": 950}}
     >>> top_limits(per, Fixed((), (("r", "region"),)))
     Limits(constant=900, keys=(('region', (('AT', 100),)),))
-    >>> top_limits({}, Fixed()) is None
-    True
     """
-    overall = per_dim.get(WHOLE, {}).get(True)
-    if overall is None:  # (rows whose key value has no statistics, e.g. NULL, need it)
-        return None
-    constant = overall
-    for dim, value in fixed.values:
-        top = per_dim.get(dim, {}).get(value)
-        if top is not None:
-            constant = min(constant, top)
-    return Limits(constant, _keyed(per_dim, fixed, constant))
+    return _limits(per_dim, fixed)
