@@ -182,7 +182,7 @@ def main() -> None:
     raw = _raw_connection(data)
     print(f"dataset {data}; median of {REPEATS} runs; {THREADS} threads; baseline: raw DuckDB")
     from vce.policy.engine import collect_files
-    from vce.policy.execute import _final_sql, _with_entity_rows
+    from vce.policy.execute import _final_sql, _with_statistics
 
     tables = collect_files([data], u18_approved=False)
     import vce.policy.engine as engine
@@ -204,7 +204,7 @@ def main() -> None:
             print(f"{name:40} denied: {[str(r) for r in res.reasons][:2]}")
             continue
         rw = rewrite(sql, ctx.policy, minors_possible=False)
-        checked_sql = _final_sql(_with_entity_rows(sql, rw, ctx, raw, tables), fast=True)
+        checked_sql = _final_sql(_with_statistics(sql, rw, ctx, raw, tables), fast=True)
         t_raw, t_chk, t_sql = _side_by_side(
             lambda sql=sql: raw.execute(sql).to_arrow_table(),
             lambda sql=sql: run_checked(

@@ -148,33 +148,25 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class ValueStats:
-    """The statistics a rewrite decides on (hashable: part of its cache key).
+class RelationStats:
+    """The whole-relation statistics a rewrite decides on (hashable: part of its cache key).
 
-    In practice the whole relation's (dimension :data:`WHOLE`, value ``True``); per-value
-    ones are looked up when rows are checked. ``rows[(relation, entity, dimension)]``: per
-    value, the :class:`EntityRows` of the rows having it. ``tops[(relation, entity,
-    dimension, measure)]``: per value, the sum of the ``n`` largest per-entity subtotals of
-    the measure over those rows — kept only for measures never negative, where a subset of
-    an entity's rows never sums to more than all of them.
+    ``rows``: per (relation, entity), the :class:`EntityRows` of all its rows (only where
+    every row has an entity). ``tops``: per (relation, entity, measure), the sum of the
+    ``n`` largest per-entity subtotals (only for measures never negative). Per-value
+    statistics are looked up later, when rows are checked.
     """
 
-    rows: tuple[tuple[tuple[str, str, str], tuple[tuple[Any, EntityRows], ...]], ...] = ()
-    tops: tuple[tuple[tuple[str, str, str, str], tuple[tuple[Any, int], ...]], ...] = ()
+    rows: tuple[tuple[tuple[str, str], EntityRows], ...] = ()
+    tops: tuple[tuple[tuple[str, str, str], int], ...] = ()
 
-    def value_rows(self, relation: str, entity: str, dim: str) -> dict[Any, EntityRows]:
-        """Per-value busiest-entity rows (empty when not computed)."""
-        for key, values in self.rows:
-            if key == (relation, entity, dim):
-                return dict(values)
-        return {}
+    def rows_of(self, relation: str, entity: str) -> EntityRows | None:
+        """The relation's busiest-entity rows, ``None`` when not computed or refused."""
+        return dict(self.rows).get((relation, entity))
 
-    def value_tops(self, relation: str, entity: str, dim: str, measure: str) -> dict[Any, int]:
-        """Per-value top-n subtotals of ``measure`` (empty when not computed)."""
-        for key, values in self.tops:
-            if key == (relation, entity, dim, measure):
-                return dict(values)
-        return {}
+    def tops_of(self, relation: str, entity: str, measure: str) -> int | None:
+        """The relation's top-n subtotals of ``measure``, ``None`` when not computed or refused."""
+        return dict(self.tops).get((relation, entity, measure))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any, cast
 import duckdb
 
 from vce.data.schema import TABLES
-from vce.policy.bounds import MAX_VALUES, WHOLE, EntityRows, ValueStats
+from vce.policy.bounds import MAX_VALUES, WHOLE, EntityRows, RelationStats
 from vce.policy.context import duckdb_type
 
 
@@ -392,49 +392,53 @@ class Statistics:
         ``compute=False``: only those already computed (checking rows first with what is
         known costs nothing; a dimension is computed only when a row needs it).
         """
-        out = {}
-        for dim in dims:
-            key = ("value-rows", relation, entity, dim, self.sig, self.depth)
-            compute_it = functools.partial(
-                _count_value_rows, self.con, relation, entity, dim, self.depth
-            )
-            found = _cached(key, compute_it) if compute else _peek(key)
-            if found is not None:
-                out[dim] = dict(cast(tuple[tuple[Any, EntityRows], ...], found))
-        return out
+        count = functools.partial(_count_value_rows, self.con, relation, entity, depth=self.depth)
+        return self._lookup(("value-rows", relation, entity), (self.depth,), count, dims, compute)
 
     def tops(
         self, relation: str, entity: str, measure: str, dims: Sequence[str], compute: bool = True
     ) -> dict[str, dict[Any, int]]:
         """Top-n subtotals of ``measure`` per value of each of ``dims`` that has statistics."""
+        add = functools.partial(
+            _sum_value_tops, self.con, relation, entity, measure=measure, n=self.top_n
+        )
+        extra = (measure, self.top_n)
+        return self._lookup(("value-tops", relation, entity), extra, add, dims, compute)
+
+    def _lookup(
+        self,
+        kind: tuple[str, str, str],
+        extra: tuple[object, ...],
+        compute_for: Callable[[str], object],
+        dims: Sequence[str],
+        compute: bool,
+    ) -> dict[str, Any]:
+        """Each dimension's statistic of ``kind``: cached, computed when ``compute``."""
         out = {}
         for dim in dims:
-            key = ("value-tops", relation, entity, dim, measure, self.sig, self.top_n)
-            compute_it = functools.partial(
-                _sum_value_tops, self.con, relation, entity, dim, measure, self.top_n
-            )
-            found = _cached(key, compute_it) if compute else _peek(key)
+            key = (*kind, dim, *extra, self.sig)
+            found = _cached(key, functools.partial(compute_for, dim)) if compute else _peek(key)
             if found is not None:
-                out[dim] = dict(cast(tuple[tuple[Any, int], ...], found))
+                out[dim] = dict(cast(tuple[tuple[Any, Any], ...], found))
         return out
 
     def whole(
         self,
-        rows_wanted: Collection[tuple[str, str, str]],
-        tops_wanted: Collection[tuple[str, str, str, str]],
-    ) -> ValueStats:
+        rows_wanted: Collection[tuple[str, str]],
+        tops_wanted: Collection[tuple[str, str, str]],
+    ) -> RelationStats:
         """The statistics a rewrite asks for (its ``wanted_rows`` / ``wanted_tops``)."""
-        rows = []
-        for rel, ent, dim in sorted(rows_wanted):
-            found = self.rows(rel, ent, [dim]).get(dim)
-            if found is not None:
-                rows.append(((rel, ent, dim), tuple(found.items())))
-        tops = []
-        for rel, ent, dim, measure in sorted(tops_wanted):
-            got = self.tops(rel, ent, measure, [dim]).get(dim)
-            if got is not None:
-                tops.append(((rel, ent, dim, measure), tuple(got.items())))
-        return ValueStats(tuple(rows), tuple(tops))
+        rows = [
+            ((rel, ent), found[True])
+            for rel, ent in sorted(rows_wanted)
+            if True in (found := self.rows(rel, ent, [WHOLE]).get(WHOLE, {}))
+        ]
+        tops = [
+            ((rel, ent, measure), found[True])
+            for rel, ent, measure in sorted(tops_wanted)
+            if True in (found := self.tops(rel, ent, measure, [WHOLE]).get(WHOLE, {}))
+        ]
+        return RelationStats(tuple(rows), tuple(tops))
 
 
 def _peek(key: tuple[object, ...]) -> object:

@@ -357,7 +357,7 @@ def _statistics(ctx: Any, con: duckdb.DuckDBPyConnection, tables: dict[str, Any]
     return Statistics(con, tables, th.needed(True), th.dominance_n)
 
 
-def _with_entity_rows(
+def _with_statistics(
     sql: str,
     rw: Rewritten,
     ctx: Any,
@@ -381,7 +381,7 @@ def _with_entity_rows(
     whole = stats.whole(rw.wanted_rows, rw.wanted_tops)
     if not whole.rows and not whole.tops:
         return rw
-    return rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved, value_stats=whole)
+    return rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved, stats=whole)
 
 
 def _bounded_passes(
@@ -402,7 +402,7 @@ def _bounded_passes(
     """
     if not rw.fast_sql:
         return
-    with_rows = _with_entity_rows(sql, rw, ctx, con, tables, stats)
+    with_rows = _with_statistics(sql, rw, ctx, con, tables, stats)
     yield with_rows
     if with_rows.fast_sql != rw.fast_sql:  # (joins, subqueries: no row-count bound, same SQL)
         yield rw

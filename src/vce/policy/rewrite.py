@@ -36,11 +36,10 @@ from sqlglot.optimizer.qualify import qualify
 
 from vce.data.schema import TABLES
 from vce.policy.bounds import (
-    WHOLE,
     Fixed,
+    RelationStats,
     RowBound,
     TopBound,
-    ValueStats,
     conjuncts,
     fixed_dimensions,
     fixed_value,
@@ -120,9 +119,9 @@ class Rewritten:
     # helper flags left out because they are FALSE on every row (see _finish_select)
     false_flags: tuple[str, ...] = ()
     # whole-relation statistics that decide whether the fast pass bounds by row counts (see
-    # vce.policy.bounds.ValueStats): (relation, entity, WHOLE) rows, (…, measure) top sums
-    wanted_rows: frozenset[tuple[str, str, str]] = frozenset()
-    wanted_tops: frozenset[tuple[str, str, str, str]] = frozenset()
+    # vce.policy.bounds.RelationStats): (relation, entity) rows, (…, measure) top sums
+    wanted_rows: frozenset[tuple[str, str]] = frozenset()
+    wanted_tops: frozenset[tuple[str, str, str]] = frozenset()
     # fast pass only: count columns that RowBound turns into lower bounds, the conditional
     # cells' count columns (instead of __vce_cellmin), and dominance tops by TopBound
     row_bounds: tuple[RowBound, ...] = ()
@@ -228,14 +227,14 @@ class _Rewriter:
         policy: Policy,
         minors_possible: bool = True,
         fast: bool = False,
-        value_stats: ValueStats | None = None,
+        stats: RelationStats | None = None,
     ) -> None:
         self.policy = policy
         self.minors_possible = minors_possible
         self.fast = fast
-        self.stats = value_stats or ValueStats()
-        self.wanted_rows: set[tuple[str, str, str]] = set()
-        self.wanted_tops: set[tuple[str, str, str, str]] = set()
+        self.stats = stats or RelationStats()
+        self.wanted_rows: set[tuple[str, str]] = set()
+        self.wanted_tops: set[tuple[str, str, str]] = set()
         self.row_bounds: list[RowBound] = []
         self.cell_terms: list[str] = []
         self.top_bounds: list[TopBound] = []
@@ -1015,8 +1014,8 @@ class _Rewriter:
         """
         if self._relation is None:
             return None
-        self.wanted_rows.add((self._relation, entity_sql, WHOLE))
-        whole = self.stats.value_rows(self._relation, entity_sql, WHOLE).get(True)
+        self.wanted_rows.add((self._relation, entity_sql))
+        whole = self.stats.rows_of(self._relation, entity_sql)
         th = self.policy.thresholds
         if whole is None or not whole.useful(th.needed(self.minors_possible)):
             return None
@@ -1045,8 +1044,8 @@ class _Rewriter:
         i = len(self.dominance)
         v, e, n = value.sql("duckdb"), ent.sql("duckdb"), self.policy.thresholds.dominance_n
         if self._relation is not None and isinstance(value, exp.Column):
-            self.wanted_tops.add((self._relation, e, WHOLE, v))
-            if self.stats.value_tops(self._relation, e, WHOLE, v):  # (never negative)
+            self.wanted_tops.add((self._relation, e, v))
+            if self.stats.tops_of(self._relation, e, v) is not None:  # (never negative)
                 exprs[f"{HELPER_PREFIX}dtot{i}"] = sqlglot.parse_one(f"SUM({v})", read="duckdb")
                 self.inline_dominance.append(f"{HELPER_PREFIX}dtot{i}")
                 self.top_bounds.append(TopBound(i, self._relation, e, v, self._fixed))
@@ -1211,7 +1210,7 @@ def rewrite(
     sql: str,
     policy: Policy,
     minors_possible: bool = True,
-    value_stats: ValueStats | None = None,
+    stats: RelationStats | None = None,
 ) -> Rewritten:
     """Qualify ``sql`` against the dataset schema and add the contributor helper columns.
 
@@ -1219,7 +1218,7 @@ def rewrite(
     only) leaves out the minor flags: every row is an adult's by construction.
     ``Rewritten.fast_sql``, when set, is the same query with outermost distinct counts
     replaced by lower bounds and dominance shares by upper bounds (:mod:`vce.policy.bounds`;
-    row counts where ``value_stats`` make them decisive, hashed bits otherwise); ``sql``
+    row counts where ``stats`` make them decisive, hashed bits otherwise); ``sql``
     (with exact side queries) is always the exact version. ``wanted_rows`` and
     ``wanted_tops`` name the statistics the fast pass could use.
 
@@ -1235,14 +1234,14 @@ def rewrite(
     ...         minors_possible=False).false_flags  # adult files only: no minor anywhere
     ('__vce_minor', '__vce_minor_raw', '__vce_raw')
     """
-    key = (sql, id(policy), minors_possible, value_stats or ValueStats())
+    key = (sql, id(policy), minors_possible, stats or RelationStats())
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is policy:
         return hit[1]
     exact = None
     # The exact pass does not depend on statistics: reuse it from the plain rewrite of this
     # query (execution always does that one first), only the fast pass is redone.
-    plain_key = (sql, id(policy), minors_possible, ValueStats())
+    plain_key = (sql, id(policy), minors_possible, RelationStats())
     plain = _CACHE.get(plain_key) if key != plain_key else None
     if plain is not None and plain[0] is policy:
         exact = dataclasses.replace(plain[1], **_NO_FAST)
@@ -1251,7 +1250,7 @@ def rewrite(
         tree = qualify(tree, schema=dataset_schema(), dialect="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise ContributorsUnknown(f"query could not be qualified for execution: {e}") from e
-    result = _rewrite_both(tree, policy, minors_possible, value_stats, exact)
+    result = _rewrite_both(tree, policy, minors_possible, stats, exact)
     _CACHE[key] = (policy, result)
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -1276,12 +1275,12 @@ def _rewrite_both(
     tree: exp.Expression,
     policy: Policy,
     minors_possible: bool,
-    value_stats: ValueStats | None,
+    stats: RelationStats | None,
     exact: Rewritten | None = None,
 ) -> Rewritten:
     if exact is None:
         exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
-    fast = _rewrite(tree, policy, minors_possible, True, value_stats)
+    fast = _rewrite(tree, policy, minors_possible, True, stats)
     if fast.sql == exact.sql or fast.false_flags != exact.false_flags:
         return exact  # (the checks read one set of helper columns for both)
     return dataclasses.replace(
@@ -1294,7 +1293,7 @@ def _rewrite(
     policy: Policy,
     minors_possible: bool,
     fast: bool,
-    value_stats: ValueStats | None = None,
+    stats: RelationStats | None = None,
 ) -> Rewritten:
     """One rewrite pass over a qualified tree (changed in place); ``fast``: lower bounds."""
     if not isinstance(tree, exp.Query):
@@ -1304,7 +1303,7 @@ def _rewrite(
             raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
     outputs = tuple(tree.named_selects)
     tree = tree.transform(_distinct_union_as_select)
-    rw = _Rewriter(policy, minors_possible, fast, value_stats)
+    rw = _Rewriter(policy, minors_possible, fast, stats)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
     for t in sorted(raw):

@@ -89,7 +89,7 @@ def test_row_count_bound_never_exceeds_the_exact_distinct_count(
     read = {t: tables[t] for t in rw.tables}
     con = locked_cursor(read)
     stats = execute._statistics(ctx, con, read)
-    fast = execute._with_entity_rows(sql, rw, ctx, con, tables, stats)
+    fast = execute._with_statistics(sql, rw, ctx, con, tables, stats)
     assert fast.fast_sql and fast.row_bounds  # the row-count bound is in use
     per = {rb.column: stats.rows(rb.relation, rb.entity, rb.dims()) for rb in fast.row_bounds}
     con.close()
@@ -132,7 +132,7 @@ def test_release_with_row_count_bounds_equals_the_exact_release(
 ) -> None:
     ctx = _ctx(u18, min_entities, u18_min)
     bounded = [execute.run_checked(sql, ctx, [dataset]) for sql in QUERIES]
-    monkeypatch.setattr(execute, "_with_entity_rows", lambda sql, rw, *a, **k: rw)
+    monkeypatch.setattr(execute, "_with_statistics", lambda sql, rw, *a, **k: rw)
     monkeypatch.setattr(execute, "_final_sql", _exact_only(execute._final_sql))
     exact = [execute.run_checked(sql, ctx, [dataset]) for sql in QUERIES]
     decided_by_bounds = [b for b in bounded if b.checks and b.checks[0].detail]

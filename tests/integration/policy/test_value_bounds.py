@@ -57,7 +57,7 @@ def _fast(sql: str, data: Path) -> tuple[rewrite_mod.Rewritten, dict, dict]:
     con = locked_cursor(read)
     try:
         stats = execute._statistics(CTX, con, read)
-        fast = execute._with_entity_rows(sql, rw, CTX, con, tables, stats)
+        fast = execute._with_statistics(sql, rw, CTX, con, tables, stats)
         rows = {rb.column: stats.rows(rb.relation, rb.entity, rb.dims()) for rb in fast.row_bounds}
         tops = {
             tb.index: stats.tops(tb.relation, tb.entity, tb.measure, tb.dims())
