@@ -10,6 +10,7 @@ exactly is denied with a reason; nothing is released on a guess.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -182,37 +183,28 @@ class _Evaluator:
         self.top_bounds = {tb.index: tb for tb in rw.top_bounds} if fast else {}
         self.stats = stats
 
-    def _row_bound(self, rb: RowBound, batch: pa.RecordBatch, need: Any) -> np.ndarray:
-        """``rb``'s lower bound per row (see :func:`_widening`)."""
+    def _statistics(self) -> Statistics:
         if self.stats is None:
             raise _NeedExactCounts  # (no statistics to bound with)
+        return self.stats
+
+    def _row_bound(self, rb: RowBound, batch: pa.RecordBatch, need: Any) -> np.ndarray:
+        """``rb``'s lower bound per row (see :func:`_widening`)."""
         counts = _col(batch, rb.column, np.int64)
-        stats = self.stats
-
-        def fetch(dims: list[str], compute: bool = True) -> dict[str, Any]:
-            return stats.rows(rb.relation, rb.entity, dims, compute)
-
         return _widening(
             rb.dims(),
-            fetch,
+            functools.partial(self._statistics().rows, rb.relation, rb.entity),
             lambda known: rb.apply(counts, batch, known),
             lambda bound: (bound > 0) & (bound < need),
         )
 
     def _top_bound(self, tb: TopBound, batch: pa.RecordBatch, total: np.ndarray) -> np.ndarray:
         """``tb``'s upper bound per row (see :func:`_widening`)."""
-        if self.stats is None:
-            raise _NeedExactCounts
-        stats, k = self.stats, self.th.dominance_k
-
-        def fetch(dims: list[str], compute: bool = True) -> dict[str, Any]:
-            return stats.tops(tb.relation, tb.entity, tb.measure, dims, compute)
-
         return _widening(
             tb.dims(),
-            fetch,
+            functools.partial(self._statistics().tops, tb.relation, tb.entity, tb.measure),
             lambda known: tb.per_row(batch, known),
-            lambda top: dominance.failing(top, total, k),
+            lambda top: dominance.failing(top, total, self.th.dominance_k),
         )
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -243,10 +235,8 @@ class _Evaluator:
         strict = [count(s) for s in rw.strict_slots]
         cell_fail = None
         if rw.cells:
-            if self.cell_terms:  # the smallest non-empty cell, as __vce_cellmin would be
-                terms = np.vstack([count(c) for c in self.cell_terms])
-                smallest = np.where(terms > 0, terms, np.iinfo(np.int64).max).min(axis=0)
-                cellmin = np.where(smallest == np.iinfo(np.int64).max, 0, smallest)
+            if self.cell_terms:  # each cell's own bound: the smallest, as __vce_cellmin is
+                cellmin = cells.smallest([count(c) for c in self.cell_terms])
             else:
                 cellmin = count(f"{HELPER_PREFIX}cellmin")
             cell_fail = cells.failing(cellmin, need)

@@ -25,3 +25,18 @@ def failing(cellmin: np.ndarray, need: np.ndarray) -> np.ndarray:
     [False, True, False, True]
     """
     return (cellmin > 0) & (cellmin < need)
+
+
+def smallest(cells: list[np.ndarray]) -> np.ndarray:
+    """Per row, the smallest non-empty cell (0 when every cell is empty).
+
+    What the rewritten query computes as ``__vce_cellmin`` (``least`` of ``nullif(cell, 0)``),
+    for cells counted one by one.
+
+    >>> smallest([np.array([0, 3, 0]), np.array([12, 5, 0])]).tolist()
+    [12, 3, 0]
+    """
+    stacked = np.vstack(cells)
+    top = np.iinfo(stacked.dtype).max
+    least = np.where(stacked > 0, stacked, top).min(axis=0)
+    return np.where(least == top, 0, least)
