@@ -221,6 +221,15 @@ def _output_name(e: exp.Expression) -> str:
     return e.alias_or_name
 
 
+def _count_column(slot: str) -> str:
+    """The output column counting a slot's entities (``__vce_e__t__c__0`` → ``__vce_n__t__c__0``).
+
+    >>> _count_column("__vce_e__videos__author_id__0")
+    '__vce_n__videos__author_id__0'
+    """
+    return f"{HELPER_PREFIX}n{slot[len(HELPER_PREFIX) + 1 :]}"
+
+
 class _Rewriter:
     def __init__(
         self,
@@ -417,17 +426,12 @@ class _Rewriter:
                 if slot.kind == "fixed":  # same value on every row: a lifted scalar subquery
                     agg, kind = _fn("max", e), "fixed" if not top else "set"
                 elif slot.kind == "row" and top and self.fast:
-                    column = f"{HELPER_PREFIX}n{name[len(HELPER_PREFIX) + 1 :]}"
-                    row_bound = self._row_bound(e.sql("duckdb"), self._fixed, column)
+                    row_bound = self._row_bound(e.sql("duckdb"), self._fixed, _count_column(name))
                     if row_bound is not None:  # the count; RowBound makes it a bound
                         agg = exp.Count(this=exp.Star())
                         self.row_bounds.append(row_bound)
                     else:
-                        words = lower_bound_words(
-                            self.policy.thresholds.needed(self.minors_possible)
-                        )
-                        bound = lower_bound_sql(e.sql("duckdb"), words)
-                        agg = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
+                        agg = self._hashed_bound(e)
                     self.lower_bound.add(name)
                 elif slot.kind == "row":
                     agg = (
@@ -895,7 +899,6 @@ class _Rewriter:
             return
         if self.fast and self._plan_cell_counts(conds, exprs, inner):
             return
-        need = self.policy.thresholds.needed(self.minors_possible)
         terms: list[exp.Expression] = []
         for cond in conds:
             for name, slot in inner.slots.items():
@@ -903,8 +906,7 @@ class _Rewriter:
                     continue
                 e = exp.Case(ifs=[exp.If(this=cond.copy(), true=exprs[name].copy())])
                 if slot.kind == "row" and self.fast:
-                    bound = lower_bound_sql(e.sql("duckdb"), lower_bound_words(need))
-                    agg: exp.Expression = exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
+                    agg: exp.Expression = self._hashed_bound(e)
                 elif slot.kind == "row":
                     agg = exp.Count(this=exp.Distinct(expressions=[e]))
                 else:
@@ -966,17 +968,17 @@ class _Rewriter:
             return
         src = (sel.args.get("from") or sel.args.get("from_")).this
         joins = sel.args.get("joins") or []
+        alias, table, lay = sources[0]
         if joins:  # base tables joined (unnest included): the joined rows are the relation
             if any(lay is not None for _, _, lay in sources) or any(volatile(j) for j in joins):
                 return
-            by_alias = {alias: self._dimensions(table) for alias, table, _ in sources}
-            self._relation = " ".join([src.sql("duckdb"), *(j.sql("duckdb") for j in joins)])
+            by_alias = {a: self._dimensions(t) for a, t, _ in sources}
+            relation = " ".join([src.sql("duckdb"), *(j.sql("duckdb") for j in joins)])
             self._is_dim = lambda c: c.name in by_alias.get(c.table, set())
-            self._fixed = fixed_dimensions(sel, self._is_dim)
-            return
-        alias, table, lay = sources[0]
-        if lay is None:
+        elif lay is None:
             dims = self._dimensions(table)
+            relation = src.sql("duckdb")
+            self._is_dim = lambda c: c.table == alias and c.name in dims
         elif isinstance(src, exp.Subquery) and isinstance(src.this, exp.Select):
             inner = src.this
             if volatile(inner) or any(sl.kind != "row" for sl in lay.slots.values()):
@@ -988,15 +990,17 @@ class _Rewriter:
                 for r in read
                 if r is not None and isinstance(r.this, exp.Table) and r.this.name in TABLES
             }
-            dims = set()
-            for p in inner.expressions:
-                e = p.unalias()
-                if isinstance(e, exp.Column) and e.name in self._dimensions(bases.get(e.table, "")):
-                    dims.add(p.alias_or_name)
+            outs = {
+                p.alias_or_name
+                for p in inner.expressions
+                if isinstance(e := p.unalias(), exp.Column)
+                and e.name in self._dimensions(bases.get(e.table, ""))
+            }
+            relation = src.sql("duckdb")
+            self._is_dim = lambda c: c.table == alias and c.name in outs
         else:
             return
-        self._relation = src.sql("duckdb")
-        self._is_dim = lambda c: c.table == alias and c.name in dims
+        self._relation = relation
         self._fixed = fixed_dimensions(sel, self._is_dim)
 
     def _dimensions(self, table: str) -> set[str]:
@@ -1004,6 +1008,12 @@ class _Rewriter:
         if tpol is None:
             return set()
         return {c for c, cp in tpol.columns.items() if cp.cls is ColumnClass.DIMENSION}
+
+    def _hashed_bound(self, ids: exp.Expression) -> exp.Expression:
+        """:func:`vce.policy.bounds.lower_bound_sql` of ``ids``, sized for the thresholds."""
+        words = lower_bound_words(self.policy.thresholds.needed(self.minors_possible))
+        bound = lower_bound_sql(ids.sql("duckdb"), words)
+        return exp.Paren(this=sqlglot.parse_one(bound, read="duckdb"))
 
     def _row_bound(self, entity_sql: str, fixed: Fixed, column: str) -> RowBound | None:
         """The :class:`RowBound` of count ``column``, where row counts are likely to decide.
@@ -1076,7 +1086,7 @@ class _Rewriter:
                     if e is None
                     else exp.Coalesce(this=e, expressions=[exp.Literal.number(0)])
                 )
-                extra.append(_alias(e, f"{HELPER_PREFIX}n{name[len(HELPER_PREFIX) + 1 :]}"))
+                extra.append(_alias(e, _count_column(name)))
             minor_set = [exprs[f] for f in sorted(own.flags) if own.flags[f] == "set"]
             minor_raw = [exprs[f] for f in sorted(own.flags) if own.flags[f] == "row"]
             for name, flag in (
@@ -1313,15 +1323,9 @@ def _rewrite(
                 f"rows of {t!r} would leave one by one, and the policy does not allow row-level "
                 f"export of {t!r}; aggregate with GROUP BY"
             )
-    slots = tuple(
-        f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}"
-        for n, s in sorted(layout.slots.items())
-        if s.kind == "set"
-    )
+    slots = tuple(_count_column(n) for n, s in sorted(layout.slots.items()) if s.kind == "set")
     strict = tuple(
-        f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}"
-        for n, s in sorted(layout.slots.items())
-        if s.kind == "set" and s.strict
+        _count_column(n) for n, s in sorted(layout.slots.items()) if s.kind == "set" and s.strict
     )
     return Rewritten(
         sql=tree.sql("duckdb"),
@@ -1335,9 +1339,7 @@ def _rewrite(
         tables=frozenset(rw.base_tables),
         strict_slots=strict,
         cells=rw.cells,
-        lower_bound_slots=tuple(
-            f"{HELPER_PREFIX}n{n[len(HELPER_PREFIX) + 1 :]}" for n in sorted(rw.lower_bound)
-        ),
+        lower_bound_slots=tuple(_count_column(n) for n in sorted(rw.lower_bound)),
         false_flags=tuple(rw.false_flags),
         wanted_rows=frozenset(rw.wanted_rows),
         wanted_tops=frozenset(rw.wanted_tops),
