@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import time
@@ -135,7 +134,7 @@ def _peers_python() -> tuple[Path | None, str]:
     req = ROOT / "benchmarks" / "peers-requirements.txt"
     if marker.exists() and marker.read_text() == req.read_text():
         return py, ""
-    uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+    uv = os.environ.get("UV") or str(ROOT / ".tools" / "bin" / "uv")  # as images/wheelhouse.py
     env = {**os.environ, "VIRTUAL_ENV": str(PEERS_VENV)}
     env.setdefault("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
     try:

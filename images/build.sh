@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the researcher image (images/notebook) on a machine with no container registry and no
-# TLS inside `docker build`. Behind `make images`; CI runs it from .ci/install.sh.
+# TLS inside `docker build`. Behind `make images` and the tests' `sandbox_image` fixture.
 #
 #   images/build.sh              build if needed; last stdout line is the image reference
 #   images/build.sh --print-tag  print the reference the current inputs give, build nothing
@@ -8,8 +8,10 @@
 # The tag is a hash of every input (Dockerfile and the files next to it, the pinned requirement
 # list, the vce package sources, the hardening config, the base image reference), so a rebuild
 # happens only when one of them changes; Docker's layer cache keeps a vce-only change to seconds.
-# Environment: BASE_IMAGE (default: bootstrap vce-base locally), VCE_IMAGE_NAME (vce-notebook),
-# VCE_IMAGE_CACHE (images/.cache: base rootfs tarball and wheelhouse, gitignored).
+# Environment: BASE_IMAGE (default: bootstrap vce-base locally), VCE_IMAGE_NAME (vce-notebook;
+# the tests build vce-notebook-test so they never move a running system's :latest),
+# VCE_IMAGE_CACHE (images/.cache: base rootfs tarball and wheelhouse, gitignored),
+# UV (default .tools/bin/uv, the pinned uv `make setup` installs).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -19,9 +21,14 @@ ctx=$repo/build/images/notebook
 py=${VCE_PYTHON:-$repo/.venv/bin/python}
 [ -x "$py" ] || py=python3
 mode=${1:-build}
+export UV=${UV:-$repo/.tools/bin/uv}
 mkdir -p "$cache" "$ctx"
 
 log() { echo "images/build.sh: $*" >&2; }
+if [ ! -x "$UV" ]; then
+    log "uv is missing at $UV (fix: run 'make setup', or set UV to a uv binary)"
+    exit 1
+fi
 
 # Serialise concurrent builds (several test runs or engineers on one machine).
 exec 9>"$cache/build.lock"
@@ -79,7 +86,7 @@ fi
 rm -rf "$ctx/wheelhouse" "$ctx/dist"
 mkdir -p "$ctx/dist"
 "$py" images/wheelhouse.py --select "$ctx/requirements.txt" "$cache/wheelhouse" "$ctx/wheelhouse"
-"${UV:-uv}" build --quiet --wheel --out-dir "$ctx/dist" "$repo" >&2
+"$UV" build --quiet --wheel --out-dir "$ctx/dist" "$repo" >&2
 cp images/notebook/Dockerfile images/notebook/start.sh images/notebook/getting-started.ipynb "$ctx/"
 cp "$hardening" "$ctx/jupyter_server_config.json"
 

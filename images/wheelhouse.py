@@ -50,11 +50,16 @@ PLATFORMS = [
 ]
 
 
+def uv_command(repo: Path) -> str:
+    """The uv to call: ``$UV`` (the Makefile exports it) or the pinned ``.tools/bin/uv``."""
+    return os.environ.get("UV") or str(repo / ".tools" / "bin" / "uv")
+
+
 def image_requirements(repo: Path) -> list[str]:
     """Pinned ``name==version`` lines of the notebook extra that apply to the image's Python."""
     exported = subprocess.run(
         [
-            os.environ.get("UV", "uv"), "export", "--frozen", "--extra", "notebook", "--no-dev",
+            uv_command(repo), "export", "--frozen", "--extra", "notebook", "--no-dev",
             "--no-hashes", "--no-emit-project", "--no-header", "--quiet",
         ],
         cwd=repo, check=True, capture_output=True, text=True,

@@ -3,7 +3,7 @@
 # what to open. Idempotent: every step checks before it acts, so re-running is cheap and safe.
 #
 #   1. a Docker engine (scripts/docker-engine.sh installs and starts it if needed)
-#   2. configurable-http-proxy (.ci/install.sh proxy: Node from Debian, the proxy from npm)
+#   2. configurable-http-proxy (scripts/prereqs.sh proxy: Node from Debian, the proxy from npm)
 #   3. the researcher image (make images) and the demo dataset (make datasets, once)
 #   4. the deployment file var/vce.toml (created once; edit it or point VCE_CONFIG elsewhere)
 #   5. sandbox network + host firewall + hub with proxy, airlock, reconciler and idle culler
@@ -24,7 +24,7 @@ fi
 
 if ! command -v configurable-http-proxy >/dev/null 2>&1; then
     log "installing configurable-http-proxy"
-    bash .ci/install.sh proxy
+    bash scripts/prereqs.sh proxy
 fi
 
 log "building the researcher image (cached when its inputs are unchanged)"

@@ -1,4 +1,8 @@
-"""``require``: skip a test locally, fail it in CI, when a prerequisite is missing.
+"""``require``: fail a test whose prerequisite is missing; skip it only when asked to.
+
+``make test`` installs every prerequisite (scripts/prereqs.sh) first, so a missing one is a
+failure, never a silent skip. ``make test-quick`` (``VCE_ALLOW_SKIP=1``) opts into a partial
+run: those tests skip, and pytest's summary (``-ra``) lists each with what was missing.
 
 A module of its own (not conftest.py) so every test helper can ``from prereq import require``
 unambiguously: with several conftest.py files, ``import conftest`` finds whichever pytest
@@ -11,13 +15,16 @@ import os
 
 import pytest
 
-REQUIRE_ALL = os.environ.get("VCE_REQUIRE_ALL") == "1"
+ALLOW_SKIP = os.environ.get("VCE_ALLOW_SKIP") == "1"
 
 
 def require(ok: bool, what: str) -> None:
-    """Skip (locally) or fail (in CI, VCE_REQUIRE_ALL=1) when a prerequisite is missing."""
+    """Fail (by default) or skip (``VCE_ALLOW_SKIP=1``) when a prerequisite is missing."""
     if ok:
         return
-    if REQUIRE_ALL:
-        pytest.fail(f"prerequisite missing: {what} (.ci/install.sh should provide it)")
-    pytest.skip(f"prerequisite missing: {what}")
+    if ALLOW_SKIP:
+        pytest.skip(f"prerequisite missing: {what}")
+    pytest.fail(
+        f"prerequisite missing: {what} (fix: `make test` installs it through scripts/prereqs.sh;"
+        " `make test-quick` skips such tests instead)"
+    )

@@ -112,7 +112,7 @@ def start(settings: Settings, config_path: Path | None, timeout: float = 90.0) -
     if pid is not None and health(settings):
         return pid
     if shutil.which("configurable-http-proxy") is None:
-        raise DeployError("configurable-http-proxy is missing: bash .ci/install.sh proxy")
+        raise DeployError("configurable-http-proxy is missing (fix: bash scripts/prereqs.sh proxy)")
     prepare(settings)
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,9 @@ wheelhouse = load_wheelhouse()
 
 @pytest.fixture(scope="module")
 def pins() -> dict[str, str]:
-    if shutil.which("uv") is None:
-        pytest.skip("uv is not on PATH")
+    from prereq import require
+
+    require(Path(wheelhouse.uv_command(REPO)).is_file(), "uv (make setup installs .tools/bin/uv)")
     lines = wheelhouse.image_requirements(REPO)
     return dict(line.split("==", 1) for line in lines)
 
@@ -44,7 +44,15 @@ def test_markers_are_evaluated_for_debian_linux_python_3_11_2_not_the_host(pins)
     assert not {"pywin32", "pywinpty", "appnope", "colorama"} & pins.keys()
     # soupsieve is locked differently below and above Python 3.11.5: the image has 3.11.2.
     exported = wheelhouse.subprocess.run(
-        ["uv", "export", "--frozen", "--extra", "notebook", "--no-dev", "--no-hashes"],
+        [
+            wheelhouse.uv_command(REPO),
+            "export",
+            "--frozen",
+            "--extra",
+            "notebook",
+            "--no-dev",
+            "--no-hashes",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
