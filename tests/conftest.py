@@ -1,11 +1,20 @@
 """Shared fixtures: the generated dataset and the hardened sandbox container.
 
-Missing prerequisites go through ``prereq.require`` (skip locally, fail in CI).
+Missing prerequisites go through ``prereq.require`` (fail, or skip under ``make test-quick``).
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Settings come from each test's own files and arguments, never from the developer's shell: a
+# VCE_CONFIG or VCE_HUB_STATE_DIR exported for a running `make run` system would otherwise point
+# test hubs and CLIs at that system's state, ports and network.
+for _name in [n for n in os.environ if n.startswith("VCE_")]:
+    if not _name.startswith("VCE_TEST_") and _name != "VCE_ALLOW_SKIP":
+        del os.environ[_name]
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,8 @@
 Session fixtures (registered in tests/conftest.py):
 
 - ``sandbox_image``: the image reference ``images/build.sh`` gives for the current sources,
-  built on first use (a no-op when CI's ``.ci/install.sh`` already built it; a change to
-  ``src/vce`` rebuilds only the last layers).
+  named ``vce-notebook-test``, built on first use (a no-op when ``make test``'s
+  scripts/prereqs.sh already built it; a change to ``src/vce`` rebuilds only the last layers).
 - ``sandbox_container``: one container for the session with DESIGN's hardening flags —
   read-only root, tmpfs ``/home/jovyan`` and ``/tmp``, ``cap_drop ALL``,
   ``no-new-privileges``, uid 1000, pids/memory/CPU limits — on an ``--internal`` Docker network
@@ -20,6 +20,7 @@ researcher, ``.url`` / ``.token`` / ``.api(method, path)`` for the Jupyter serve
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -53,6 +54,9 @@ HARDENING_FLAGS = (
 )
 """What DESIGN's trust boundary 1 asks of every sandbox (the hub's spawner sets the same)."""
 SANDBOX_AUDIENCES = ("adult", "minor_synthetic")
+TEST_IMAGE_NAME = "vce-notebook-test"
+"""The tests' own image name (scripts/prereqs.sh builds the same): a test build never moves
+``vce-notebook:latest`` or prunes the tag a running ``make run`` system spawns from."""
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -91,6 +95,7 @@ def build_image() -> str:
     """Build (or find) the image for the current sources; return its reference."""
     proc = subprocess.run(
         ["bash", str(REPO / "images" / "build.sh")],
+        env={**os.environ, "VCE_IMAGE_NAME": TEST_IMAGE_NAME},
         capture_output=True,
         text=True,
         timeout=1200,

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from docker_relay import DockerRelay
 
 from jupyter_kernel_ws import run_cells
 from prereq import require
 
-IMAGE = os.environ.get("VCE_SANDBOX_IMAGE", "vce-notebook:latest")
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -34,15 +34,8 @@ def docker_ok() -> bool:
     )
 
 
-def image_ok() -> bool:
-    return (
-        subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode == 0
-    )
-
-
 def require_stack() -> None:
     require(docker_ok(), "a running Docker engine (scripts/docker-engine.sh)")
-    require(image_ok(), f"the sandbox image {IMAGE} (make images)")
     require(shutil.which("configurable-http-proxy") is not None, "configurable-http-proxy")
     require(shutil.which("iptables") is not None and os.geteuid() == 0, "root with iptables")
 
@@ -65,6 +58,21 @@ def vce(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def start_hub(settings: Any, config: Path, relay: DockerRelay) -> None:
+    """Start the hub (``deploy.start``) with its Docker clients going through ``relay``."""
+    from vce.hub import deploy
+
+    saved = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = relay.docker_host  # inherited by the hub and its services
+    try:
+        deploy.start(settings, config)
+    finally:
+        if saved is None:
+            del os.environ["DOCKER_HOST"]
+        else:
+            os.environ["DOCKER_HOST"] = saved
+
+
 @dataclass
 class Deployment:
     """A running hub and what the tests need to know about it."""
@@ -72,7 +80,10 @@ class Deployment:
     root: Path
     config: Path
     settings: Any
+    relay: DockerRelay
     passwords: dict[str, str] = field(default_factory=dict)
+    projects: list[str] = field(default_factory=list)
+    """Slugs this deployment created: teardown removes exactly their home volumes."""
 
     @property
     def url(self) -> str:
@@ -81,6 +92,15 @@ class Deployment:
     @property
     def network(self) -> str:
         return self.settings["network"]["name"]
+
+    def start_hub(self) -> None:
+        """Start the hub again (after ``deploy.stop_hub``), still through the Docker relay."""
+        start_hub(self.settings, self.config, self.relay)
+
+    @property
+    def image(self) -> str:
+        """The sandbox image the hub spawns (the ``sandbox_image`` fixture's build)."""
+        return self.settings["sandbox"]["image"]
 
     def account(self, name: str) -> str:
         """Create an approved account (as `make run` does for its demo accounts)."""
@@ -93,6 +113,7 @@ class Deployment:
 
     def project(self, pi: str, *members: str, u18: bool = False) -> str:
         slug = f"e2e-{uuid.uuid4().hex[:8]}"
+        self.projects.append(slug)
         steps = [
             ("project", "create", slug, "--title", "End-to-end study", "--pi", pi),
             ("project", "grant", slug, "demo"),
@@ -197,7 +218,7 @@ class HubUser:
         return requests.request(method, url, headers=headers, timeout=60, **kw)
 
 
-def write_config(root: Path, data_root: Path, subnet_octet: int, name: str) -> Path:
+def write_config(root: Path, data_root: Path, subnet_octet: int, name: str, image: str) -> Path:
     config = root / "vce.toml"
     config.write_text(
         f"""
@@ -221,7 +242,7 @@ port = {free_port()}
 root = "{data_root}"
 
 [sandbox]
-image = "{IMAGE}"
+image = "{image}"
 mem_limit = "768M"
 cpu_limit = 1.0
 pids_limit = 128

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from hubstack import IMAGE, Deployment, container_of, sandbox_exec
+from hubstack import Deployment, container_of, sandbox_exec
 
 from vce.hub import deploy
 
@@ -124,7 +124,7 @@ def other_network_listener(deployment: Deployment) -> Iterator[str]:
                 "--read-only",
                 "--entrypoint",
                 "python3",
-                IMAGE,
+                deployment.image,
                 "-m",
                 "http.server",
                 "8000",
