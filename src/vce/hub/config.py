@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 
 CONFIG_ENV = "VCE_CONFIG"
 """Environment variable naming the deployment file (default: ``./vce.toml`` when it exists)."""
@@ -541,12 +541,10 @@ def load_settings(
 def validate(data: dict[str, Any], origin: Mapping[str, str] | None = None) -> None:
     """Raise :class:`ConfigError` for the first invalid value, naming key, origin and fix."""
     origin = origin or {}
-    validator = jsonschema.Draft202012Validator(
-        SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    validator = jsonschema_rs.Draft202012Validator(SCHEMA, validate_formats=True)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.instance_path)))
     for error in errors:
-        where = [str(p) for p in error.absolute_path]
+        where = [str(p) for p in error.instance_path]
         if len(where) < 2:
             raise ConfigError(f"vce.toml: {error.message}")
         section, key = where[0], where[1]

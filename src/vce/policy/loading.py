@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 import yaml
 
 
@@ -47,6 +47,16 @@ def policy_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema_rs.Draft202012Validator:
+    """The compiled schema.
+
+    jsonschema-rs, not jsonschema: every ``vce`` command loads a policy, and importing
+    jsonschema (its format checkers) took 0.1-6 s of each command's start.
+    """
+    return jsonschema_rs.Draft202012Validator(policy_schema())
+
+
 def _line(root: yaml.Node | None, path: list[Any]) -> int | None:
     """1-based line of the YAML node at ``path`` (or of its deepest existing ancestor)."""
     node = root
@@ -74,40 +84,66 @@ def _dotted(path: list[Any]) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
-def _fix(err: jsonschema.ValidationError) -> str:
+def _keyword(err: jsonschema_rs.ValidationError) -> tuple[str, dict[str, Any]]:
+    """The schema keyword that failed and the (sub)schema holding it."""
+    *where, keyword = err.schema_path
+    schema: Any = policy_schema()
+    for part in where:
+        schema = schema[part]
+    return str(keyword), schema
+
+
+def _fix(err: jsonschema_rs.ValidationError) -> str:
     """What to do about one schema error, in words."""
-    v = err.validator
-    if v == "enum" or (
-        v == "anyOf" and err.schema.get("anyOf", [{}])[0].get("$ref") == "#/$defs/class"
-    ):
+    v, schema = _keyword(err)
+    if v == "enum" or (v == "anyOf" and schema["anyOf"][0].get("$ref") == "#/$defs/class"):
         return f"use one of {', '.join(CLASSES)} (or {{class: ..., dominance: ..., refers: ...}})"
     if v == "required":
-        missing = str(err.message).split("'")[1] if "'" in err.message else "the key"
-        return f"add {missing!r}"
+        return f"add {err.kind.property!r}"
     if v == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        extra = (
-            [k for k in err.instance if k not in allowed] if isinstance(err.instance, dict) else []
-        )
+        allowed = sorted(schema.get("properties", {}))
+        extra = list(err.kind.unexpected)
         near = [m for k in extra for m in difflib.get_close_matches(k, allowed, n=1)]
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
         keys = ", ".join(allowed)
         return f"remove or rename {', '.join(map(repr, extra))}{hint}; allowed keys: {keys}"
     if v == "type":
-        return f"write a {err.validator_value}"
+        return f"write a {schema[v]}"
     if v == "pattern":
         return "use lower-case names: letters, digits and _ (refers: table.column)"
     if v in ("minimum", "exclusiveMinimum", "maximum"):
-        return f"use a value within the bound ({v} {err.validator_value})"
+        return f"use a value within the bound ({v} {schema[v]})"
     if v == "const":
-        return f"write {err.validator_value!r}"
+        return f"write {schema[v]!r}"
     if v == "anyOf":
-        return "write false, or {columns: [...]}" if "row_export" in err.path else "see the schema"
+        return (
+            "write false, or {columns: [...]}"
+            if "row_export" in err.instance_path
+            else ("see the schema")
+        )
     if v == "minProperties":
         return "list at least one entry"
     if v == "uniqueItems":
         return "remove the duplicate entry"
     return "see docs/reference/policy-file.md"
+
+
+def _what(err: jsonschema_rs.ValidationError) -> str:
+    """The problem in words: for a column that fits no form, the closest form's complaint."""
+    if type(err.kind).__name__ != "AnyOf" or "row_export" in err.instance_path:
+        return err.message
+    if isinstance(err.instance, str):
+        return f"{err.instance!r} is not a column class"
+
+    # The branch whose own shape fits the value (no type, enum or const complaint about the
+    # value itself, only about something inside it) says most.
+    def fits(first: jsonschema_rs.ValidationError) -> bool:
+        inside = len(first.instance_path) > len(err.instance_path)
+        return inside or _keyword(first)[0] not in ("type", "enum", "const")
+
+    branches = [b for b in err.kind.context if b]
+    fitting = [b for b in branches if fits(b[0])]
+    return (fitting or branches)[0][0].message if branches else err.message
 
 
 def _cross_checks(doc: dict[str, Any]) -> list[tuple[list[Any], str, str]]:
@@ -165,20 +201,13 @@ def _cross_checks(doc: dict[str, Any]) -> list[tuple[list[Any], str, str]]:
 
 def validate_document(doc: Any, root: yaml.Node | None, source: str) -> dict[str, Any]:
     """Check ``doc`` (parsed YAML) against the schema and cross-references, or raise."""
-    validator = jsonschema.Draft202012Validator(policy_schema())
     problems: list[str] = []
-    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        path = list(err.absolute_path)
-        if err.validator == "anyOf" and err.context and "row_export" not in path:
-            best = jsonschema.exceptions.best_match(err.context)
-            what = (
-                f"{err.instance!r} is not a column class"
-                if isinstance(err.instance, str)
-                else best.message
-            )
-        else:
-            what = err.message
-        problems.append(f"{source}:{_line(root, path)}: {_dotted(path)}: {what} — fix: {_fix(err)}")
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.instance_path)))
+    for err in errors:
+        path = list(err.instance_path)
+        problems.append(
+            f"{source}:{_line(root, path)}: {_dotted(path)}: {_what(err)} — fix: {_fix(err)}"
+        )
     if not problems and isinstance(doc, dict):
         for path, what, fix in _cross_checks(doc):
             problems.append(f"{source}:{_line(root, path)}: {_dotted(path)}: {what} — fix: {fix}")
@@ -196,15 +225,20 @@ def load_document(text: str, source: str = "<string>") -> dict[str, Any]:
     vce.policy.loading.PolicyError: invalid policy p.yaml:
     p.yaml:1: tables.t.columns.a: 'identifer' is not a column class — fix: use one of identifier, free_text, dimension, measure (or {class: ..., dominance: ..., refers: ...})
     """  # noqa: E501
+    # One parse gives both the nodes (for line numbers) and the document; libyaml's loader
+    # when PyYAML was built with it (ten times faster than the pure-Python one).
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
+        root = loader.get_single_node()
+        doc = None if root is None else loader.construct_document(root)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else "?"
         raise PolicyError(
             source, [f"{source}:{line}: not valid YAML ({err}) — fix the syntax"]
         ) from None
+    finally:
+        loader.dispose()
     if doc is None:
         raise PolicyError(source, [f"{source}:1: the file is empty — fix: add a tables: section"])
     return validate_document(doc, root, source)
