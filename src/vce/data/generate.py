@@ -26,7 +26,7 @@ from vce.data import distributions as dist
 from vce.data.ids import make_ids
 from vce.data.layout import DatasetError, PartitionedWriter, atomic_dataset_dir, check_output
 from vce.data.manifest import build_manifest
-from vce.data.schema import AGE_BANDS, TABLES, TS
+from vce.data.schema import AGE_BANDS, TABLES, arrow_type
 from vce.data.synthetic import SynthState, synthesize
 from vce.data.text import (
     LANGUAGES,
@@ -102,6 +102,7 @@ def _rng(seed: int, table: str, chunk: int = 0, stream: int = 0) -> np.random.Ge
 _REGION_LANG = np.array(
     [LANGUAGES.index(REGION_LANGUAGE.get(r, "en")) for r in dist.REGIONS], dtype=np.int64
 )
+TS = arrow_type("TIMESTAMP")
 _REGION_CDF = np.cumsum(dist.REGION_WEIGHTS)
 _AGE_CDF = np.cumsum(dist.AGE_WEIGHTS)
 _STEM = np.array([t in STEM_TOPICS for t in TOPICS])

@@ -10,39 +10,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
-from vce.data.schema import TABLES
+from vce.data.schema import PARTITION_COLUMN, TABLES
 from vce.policy.model import ColumnClass, Policy
 
-PARTITION_COLUMN = "audience"
-"""Hive partition column of every table about people; a dimension (adult, minor, …)."""
-
 DIALECT = "duckdb"
-
-_ARROW_TO_DUCKDB = {
-    "int8": "TINYINT",
-    "int32": "INTEGER",
-    "int64": "BIGINT",
-    "double": "DOUBLE",
-    "bool": "BOOLEAN",
-    "string": "VARCHAR",
-    "timestamp[us]": "TIMESTAMP",
-}
-
-
-def duckdb_type(t: pa.DataType) -> str:
-    """DuckDB type name of a dataset column's Arrow type (``VARCHAR`` when unknown).
-
-    >>> duckdb_type(pa.list_(pa.string())), duckdb_type(pa.int8())
-    ('VARCHAR[]', 'TINYINT')
-    """
-    if pa.types.is_list(t):
-        return duckdb_type(t.value_type) + "[]"
-    return _ARROW_TO_DUCKDB.get(str(t), "VARCHAR")
 
 
 # Function names whose call syntax is not ``name(args)``; their sqlglot node types directly.
@@ -98,9 +73,7 @@ class CompiledPolicy:
 
 def _duckdb_type(table: str, column: str) -> str:
     spec = TABLES.get(table)
-    if spec is None or column not in spec.schema.names:
-        return "VARCHAR"
-    return duckdb_type(spec.schema.field(column).type)
+    return "VARCHAR" if spec is None else spec.columns.get(column, "VARCHAR")
 
 
 def _function_types(names: frozenset[str]) -> tuple[frozenset[type], frozenset[str]]:

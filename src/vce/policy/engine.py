@@ -30,7 +30,6 @@ import duckdb
 
 from vce.data.schema import TABLES
 from vce.policy.bounds import MAX_VALUES, WHOLE, EntityRows, RelationStats
-from vce.policy.context import duckdb_type
 
 
 class EngineError(RuntimeError):
@@ -130,11 +129,7 @@ def _sql_str(value: str) -> str:
 
 def _empty_view_sql(name: str) -> str:
     """Build a typed, empty view for a table with no allowed files (e.g. only minors)."""
-    table = TABLES[name]
-    cols = [f'CAST(NULL AS {duckdb_type(f.type)}) AS "{f.name}"' for f in table.schema]
-    if table.about_people:
-        cols.append("CAST(NULL AS VARCHAR) AS audience")
-    return f'CREATE VIEW "{name}" AS SELECT {", ".join(cols)} WHERE false'
+    return f'CREATE VIEW "{name}" AS {TABLES[name].empty_select()}'
 
 
 def open_locked(

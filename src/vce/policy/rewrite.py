@@ -48,7 +48,6 @@ from vce.policy.bounds import (
     volatile,
 )
 from vce.policy.checks.rounding import rounded_sql
-from vce.policy.context import duckdb_type
 from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
@@ -133,7 +132,7 @@ def dataset_schema() -> dict[str, dict[str, str]]:
     """Column types of every table, plus the ``audience`` partition column of people tables."""
     out: dict[str, dict[str, str]] = {}
     for name, table in TABLES.items():
-        cols = {f.name: duckdb_type(f.type) for f in table.schema}
+        cols = dict(table.columns)
         if table.about_people:
             cols["audience"] = "VARCHAR"
         out[name] = cols

@@ -77,14 +77,7 @@ def _empty_select(source: TableSource) -> str:
     table = TABLES.get(source.name)
     if table is None:
         return "SELECT NULL AS no_data WHERE false"
-    with duckdb.connect() as scratch:  # only maps Arrow types to DuckDB type names
-        types = scratch.from_arrow(table.schema.empty_table()).types
-    cols = [
-        f"CAST(NULL AS {t}) AS {_quote(f.name)}" for f, t in zip(table.schema, types, strict=True)
-    ]
-    if source.partitioned:
-        cols.append("CAST(NULL AS VARCHAR) AS audience")
-    return "SELECT " + ", ".join(cols) + " WHERE false"
+    return table.empty_select()
 
 
 def _views(mount: Mount) -> list[View]:
