@@ -140,10 +140,40 @@ def _col(batch: pa.RecordBatch, name: str, dtype: type) -> np.ndarray:
     index = batch.schema.get_field_index(name)
     if index < 0:  # -1 would silently read the last column
         raise KeyError(f"helper column {name} is missing from the rewritten query's result")
-    arr = batch.column(index)
+    return to_numpy(batch.column(index), dtype)
+
+
+def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    """Arrow's bit-packed (LSB first) booleans ``offset .. offset + n`` as a bool array."""
+    packed = np.frombuffer(buffer, dtype=np.uint8)
+    return np.unpackbits(packed, count=offset + n, bitorder="little")[offset:].astype(bool)
+
+
+def to_numpy(arr: pa.Array, dtype: Any) -> np.ndarray:
+    """``arr`` as a ``dtype`` array, nulls read as 0 / False.
+
+    Booleans, integers and floats are read straight from their buffers: pyarrow's own
+    ``to_numpy`` goes through its pandas conversion and imports pandas, 0.3 s of every
+    ``vce check --execute``. Other types (a sum's DECIMAL) still take that path.
+
+    >>> to_numpy(pa.array([3, None, 5]).slice(1), np.int64), to_numpy(pa.array([True, None]), bool)
+    (array([0, 5]), array([ True, False]))
+    """
+    t, n, offset = arr.type, len(arr), arr.offset
+    validity, data = arr.buffers()[:2]
+    if pa.types.is_boolean(t):
+        values = _bits(data, offset, n)
+    elif pa.types.is_integer(t) or pa.types.is_floating(t):
+        kind = "f" if pa.types.is_floating(t) else ("i" if pa.types.is_signed_integer(t) else "u")
+        np_type = np.dtype(f"{kind}{t.bit_width // 8}")
+        values = np.frombuffer(data, dtype=np_type, count=n, offset=offset * np_type.itemsize)
+    else:
+        if arr.null_count:
+            arr = arr.fill_null(False if dtype is bool else 0)
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
     if arr.null_count:
-        arr = arr.fill_null(False if dtype is bool else 0)
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
+        values = np.where(_bits(validity, offset, n), values, 0)
+    return values.astype(dtype)
 
 
 class _Evaluator:
