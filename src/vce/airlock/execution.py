@@ -75,6 +75,25 @@ class Executor:
             "u18_approved": u18_approved,
         }
 
+    def static(self, sql: str, u18_approved: bool) -> Outcome:
+        """The static decision alone (no data read): what a researcher may be told at once.
+
+        ``allowed`` means "passed the static check"; a denial carries the rule violations as
+        reasons and the static decision as its report.
+        """
+        from vce.policy.context import Context
+        from vce.policy.execute import static_check
+
+        ctx = Context(policy=self.policy, tables=None, u18_approved=u18_approved)
+        _, _, violations = static_check(sql, ctx)
+        reasons = [_reason(v) for v in violations]
+        report = {
+            "kind": "static",
+            "allowed": not reasons,
+            "violations": [v.to_dict() for v in violations],
+        }
+        return Outcome(not reasons, reasons, report)
+
     def run(self, sql: str, granted: list[str], u18_approved: bool) -> Outcome:
         """Run the static check and trusted execution of ``sql`` for a project."""
         from vce.policy.context import Context

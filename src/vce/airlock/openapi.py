@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vce.airlock import projection
 from vce.airlock.states import State
 
 
@@ -68,7 +69,16 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "state", "project", "name", "kind", "created", "reasons"],
         "properties": {
             "id": {"type": "integer"},
-            "state": {"type": "string", "enum": [s.value for s in State]},
+            "state": {
+                "type": "string",
+                "enum": [*(s.value for s in State), projection.UNDER_REVIEW],
+                "description": (
+                    "Reviewers and administrators see the request's own state; its researchers "
+                    "see the projection of vce.airlock.projection: 'submitted' until a "
+                    "reviewer votes (whatever the trusted run found), then 'under_review'."
+                ),
+            },
+            "note": {"type": "string", "description": "what the state means (researchers)"},
             "project": {"type": "string"},
             "name": {"type": "string"},
             "kind": {"type": "string", "enum": ["query", "file"]},
@@ -159,7 +169,12 @@ def openapi_document(prefix: str = "/services/airlock/") -> dict[str, Any]:
                 ),
                 params=[
                     {"name": "project", "in": "query", "schema": {"type": "string"}},
-                    {"name": "state", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "description": "one state or several, comma-separated",
+                        "schema": {"type": "string"},
+                    },
                     {
                         "name": "mine",
                         "in": "query",
@@ -189,7 +204,7 @@ def openapi_document(prefix: str = "/services/airlock/") -> dict[str, Any]:
         },
         "/api/requests/{id}/resubmit": {
             "post": _op(
-                "Revise a blocked or returned request",
+                "Revise a denied or returned request",
                 _json(summary, "resubmitted"),
                 params=[RID],
                 body={

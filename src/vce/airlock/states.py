@@ -12,9 +12,10 @@ from enum import StrEnum
 class State(StrEnum):
     """Where a request is in its life."""
 
-    SUBMITTED = "submitted"  # stored, waiting for trusted re-execution
+    SUBMITTED = "submitted"  # passed the static check, waiting for trusted re-execution
+    DENIED = "denied"  # the static check refused it; the researcher sees why and may revise
     CHECKING = "checking"  # a worker is re-executing it on the full extracts
-    BLOCKED = "blocked"  # the checks refused it; the researcher may revise and resubmit
+    BLOCKED = "blocked"  # the trusted checks released nothing; reviewers return or reject it
     AWAITING_REVIEW = "awaiting_review"  # checks passed; reviewers vote
     RETURNED = "returned"  # a reviewer sent it back with comments; may be resubmitted
     REJECTED = "rejected"  # final: a reviewer refused it
@@ -25,13 +26,23 @@ class State(StrEnum):
 
 # state -> {next state: what causes the move}
 TRANSITIONS: dict[State, dict[State, str]] = {
-    State.SUBMITTED: {State.CHECKING: "worker picks it up", State.WITHDRAWN: "researcher"},
-    State.CHECKING: {
-        State.BLOCKED: "checks fail",
-        State.AWAITING_REVIEW: "checks pass",
-        State.CHECKING: "restart after a crash re-runs it",
+    State.SUBMITTED: {
+        State.DENIED: "static check refuses it",
+        State.CHECKING: "worker picks it up",
+        State.WITHDRAWN: "researcher",
     },
-    State.BLOCKED: {State.SUBMITTED: "researcher resubmits", State.WITHDRAWN: "researcher"},
+    State.DENIED: {State.SUBMITTED: "researcher resubmits", State.WITHDRAWN: "researcher"},
+    State.CHECKING: {
+        State.BLOCKED: "trusted checks release nothing",
+        State.AWAITING_REVIEW: "trusted checks pass",
+        State.CHECKING: "restart after a crash re-runs it",
+        State.WITHDRAWN: "researcher",
+    },
+    State.BLOCKED: {
+        State.RETURNED: "reviewer returns",
+        State.REJECTED: "reviewer rejects",
+        State.WITHDRAWN: "researcher",
+    },
     State.AWAITING_REVIEW: {
         State.APPROVED: "N-th eligible approval",
         State.RETURNED: "reviewer returns",
@@ -48,7 +59,10 @@ TRANSITIONS: dict[State, dict[State, str]] = {
 FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 # States a restarted service must pick up again so that nothing stays stuck.
 RESUMABLE = frozenset({State.SUBMITTED, State.CHECKING, State.APPROVED})
-RESUBMITTABLE = frozenset({State.BLOCKED, State.RETURNED})
+RESUBMITTABLE = frozenset({State.DENIED, State.RETURNED})
+# States reviewers decide on: the checks passed, or they released nothing and the researcher
+# can only learn that (and why) through a reviewer's words.
+REVIEWABLE = frozenset({State.AWAITING_REVIEW, State.BLOCKED})
 
 
 def can_move(src: State, dst: State) -> bool:
@@ -58,6 +72,8 @@ def can_move(src: State, dst: State) -> bool:
     True
     >>> can_move(State.BLOCKED, State.RELEASED)
     False
+    >>> can_move(State.BLOCKED, State.SUBMITTED)  # the researcher does not know it is blocked
+    False
     """
     return dst in TRANSITIONS[src]
 
@@ -65,7 +81,7 @@ def can_move(src: State, dst: State) -> bool:
 def mermaid() -> str:
     """Render the state diagram as Mermaid source, generated from :data:`TRANSITIONS`.
 
-    >>> "blocked --> submitted" in mermaid()
+    >>> "denied --> submitted" in mermaid()
     True
     """
     lines = ["stateDiagram-v2", "    [*] --> submitted: researcher requests an export"]

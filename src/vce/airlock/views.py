@@ -14,10 +14,12 @@ from tornado import web
 
 from vce.airlock import presenting
 from vce.airlock.errors import AirlockError
-from vce.airlock.states import State
+from vce.airlock.states import REVIEWABLE, State
 from vce.airlock.workflow import Airlock
 
 TEMPLATES = Path(__file__).with_name("templates")
+TO_REVIEW = ",".join(sorted(s.value for s in REVIEWABLE))
+"""The queue's default filter: requests that passed the checks and those that released nothing."""
 
 
 def environment() -> Environment:
@@ -82,7 +84,7 @@ class Pages:
                 who = self.principal()
                 if not (who.is_reviewer or who.is_admin):
                     raise web.HTTPError(403, "the queue is for reviewers")
-                state = self.get_argument("state", "awaiting_review") or None
+                state = self.get_argument("state", TO_REVIEW) or None
                 project = self.get_argument("project", "") or None
                 page = max(0, int(self.get_argument("page", "0") or 0))
                 data = self.airlock.list(
@@ -94,7 +96,7 @@ class Pages:
                     state=state,
                     project=project or "",
                     page=page,
-                    states=[s.value for s in State],
+                    states=[TO_REVIEW, *(s.value for s in State)],
                 )
 
         class RequestPage(Page):

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -25,7 +26,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vce.airlock import audit, authz, projects
+from vce.airlock import audit, authz, projection, projects
 from vce.airlock.config import Settings
 from vce.airlock.db import Database
 from vce.airlock.errors import Conflict, Forbidden, Invalid, NotFound
@@ -33,7 +34,7 @@ from vce.airlock.execution import Executor, Outcome, parquet_to_table, table_to_
 from vce.airlock.filechecks import check_file
 from vce.airlock.models import Comment, Event, Project, Release, Request, Vote, utcnow
 from vce.airlock.release import clean_staging, write_atomically
-from vce.airlock.states import RESUBMITTABLE, State, can_move
+from vce.airlock.states import RESUBMITTABLE, RESUMABLE, REVIEWABLE, State, can_move
 
 log = logging.getLogger("vce.airlock")
 DECISIONS = ("approve", "return", "reject")
@@ -126,8 +127,26 @@ class Airlock:
             "reasons": list(req.reasons or []),
         }
 
+    def view(self, s: Session, who: authz.Principal, req: Request) -> dict[str, Any]:
+        """A request's summary as ``who`` may see it (a researcher: the projection)."""
+        if authz.can_see_results(who, req):
+            return self.summary(req)
+        full = self.summary(req) | {"approvals": len(self._approvals(s, req))}
+        full["public_updated"] = self._public_updated(s, [req.id]).get(req.id)
+        return projection.researcher_view(full)
+
+    def _public_updated(self, s: Session, ids: list[int]) -> dict[int, str | None]:
+        """When each request last changed by a researcher's or reviewer's move."""
+        rows = s.execute(
+            select(Event.request_id, func.max(Event.created))
+            .where(Event.request_id.in_(ids))
+            .where(Event.to_state.not_in([st.value for st in projection.SYSTEM_MOVES]))
+            .group_by(Event.request_id)
+        ).all()
+        return {rid: _iso(t) for rid, t in rows}
+
     def detail(self, s: Session, who: authz.Principal, req: Request) -> dict[str, Any]:
-        """Everything about a request that ``who`` may see."""
+        """Everything about a request that ``who`` may see (a researcher: the projection)."""
         out = self.summary(req)
         private_ok = authz.can_see_private(who, req)
         results_ok = authz.can_see_results(who, req)
@@ -141,7 +160,7 @@ class Airlock:
             purpose=req.purpose,
             sql=req.sql,
             filename=req.filename,
-            report=req.report if results_ok else _redacted(req.report),
+            report=req.report,
             provenance=req.provenance,
             approvals_required=self.settings.approvals_required,
             approvals=len(self._approvals(s, req)),
@@ -178,10 +197,14 @@ class Airlock:
             release=(
                 {"files": release.files, "created": _iso(release.created)} if release else None
             ),
-            can_review=authz.can_review(who, req) and req.state == State.AWAITING_REVIEW.value,
+            can_review=authz.can_review(who, req) and State(req.state) in REVIEWABLE,
             can_download=authz.can_download(who, req),
+            can_inspect=results_ok and req.kind == "file" and req.content is not None,
         )
-        return out
+        if results_ok:
+            return out
+        out["public_updated"] = self._public_updated(s, [req.id]).get(req.id)
+        return projection.researcher_view(out)
 
     def preview(self, req: Request) -> dict[str, Any] | None:
         """Return the releasable rows (first :data:`PREVIEW_ROWS`) as columns and plain values."""
@@ -239,25 +262,36 @@ class Airlock:
         offset: int = 0,
     ) -> dict[str, Any]:
         """List the requests ``who`` may see, newest first, optionally filtered."""
-        if state is not None and state not in {s.value for s in State}:
-            raise Invalid(f"unknown state {state!r}; one of: {', '.join(s.value for s in State)}")
+        wanted = set(filter(None, (state or "").split(",")))
+        known = {s.value for s in State} | {projection.SUBMITTED, projection.UNDER_REVIEW}
+        if wanted - known:
+            raise Invalid(f"unknown state {state!r}; one or more of: {', '.join(sorted(known))}")
         if not 1 <= limit <= 500 or offset < 0:
             raise Invalid("limit must be 1-500 and offset ≥ 0")
         with self.db.session() as s:
             q = select(Request).join(Project)
+            mine_projects = projects.projects_of(s, who.name)
             if project is not None:
                 projects.get(s, project)
                 authz.check_list_project(s, who, project)
                 q = q.where(Project.slug == project)
             elif not (who.is_reviewer or who.is_admin):
-                q = q.where(Project.slug.in_(projects.projects_of(s, who.name)))
-            if state is not None:
-                q = q.where(Request.state == state)
+                q = q.where(Project.slug.in_(mine_projects))
             if mine:
                 q = q.where(Request.requester == who.name)
-            total = s.scalar(select(func.count()).select_from(q.subquery()))
-            rows = s.scalars(q.order_by(Request.id.desc()).limit(limit).offset(offset))
-            return {"requests": [self.summary(r) for r in rows], "total": total}
+            q = q.order_by(Request.id.desc())
+            if who.is_admin or (who.is_reviewer and not mine_projects):
+                # sees every request as it is: filter and page in the database
+                if wanted:
+                    q = q.where(Request.state.in_(wanted))
+                total = s.scalar(select(func.count()).select_from(q.subquery()))
+                rows = s.scalars(q.limit(limit).offset(offset))
+                return {"requests": [self.summary(r) for r in rows], "total": total}
+            # sees (some) requests projected: filter on the state the caller sees
+            views = [self.view(s, who, r) for r in s.scalars(q)]
+            if wanted:
+                views = [v for v in views if v["state"] in wanted]
+            return {"requests": views[offset : offset + limit], "total": len(views)}
 
     def earlier_releases(self, project_slug: str, before: int) -> list[dict[str, Any]]:
         """List the project's released requests other than ``before`` (for reviewers' context)."""
@@ -319,6 +353,7 @@ class Airlock:
             s.add(req)
             s.flush()
             s.add(Event(request_id=req.id, actor=who.name, from_state=None, to_state="submitted"))
+            static = self._static(req)
             audit.append(
                 s,
                 who.name,
@@ -334,7 +369,39 @@ class Airlock:
                     "content_sha256": _sha(payload["content"]),
                 },
             )
-            return self.summary(req)
+            self._settle_static(s, req, static)
+            return self.view(s, who, req)
+
+    def _static(self, req: Request) -> Outcome:
+        """The check that reads nothing but the request: its verdict may be shown at once."""
+        if req.kind == "query":
+            return self.executor.static(req.sql or "", req.project.u18_approved)
+        rep = self._file_report(req.filename or "", req.content or b"")
+        return Outcome(not rep.reasons, rep.reasons, rep.to_dict())
+
+    def _settle_static(self, s: Session, req: Request, static: Outcome) -> None:
+        """Deny a request the static check refused, with its reasons (researcher-safe)."""
+        audit.append(
+            s,
+            SYSTEM,
+            "request.static_check",
+            f"request:{req.id}",
+            {"revision": req.revision, "allowed": static.allowed, "reasons": static.reasons},
+        )
+        if not static.allowed:
+            req.reasons, req.report = static.reasons, static.report
+            self._move(s, req, State.DENIED, SYSTEM, "; ".join(static.reasons)[:2000])
+
+    def _file_report(self, filename: str, content: bytes) -> Any:
+        th = self.executor.policy.thresholds
+        return check_file(
+            filename,
+            content,
+            max_bytes=self.settings.file_max_bytes,
+            max_rows=self.settings.csv_max_rows,
+            min_count=th.min_entities,
+            rounding=th.rounding,
+        )
 
     def resubmit(
         self, who: authz.Principal, request_id: int, body: dict[str, Any]
@@ -347,9 +414,10 @@ class Airlock:
             authz.check_view(who, req)
             authz.check_change(who, req)
             if State(req.state) not in RESUBMITTABLE:
+                seen = projection.public_state(req.state, len(self._approvals(s, req)))
                 raise Conflict(
-                    f"request {req.id} is {req.state}; only blocked or returned "
-                    "requests can be resubmitted"
+                    f"request {req.id} is {seen}; only denied or returned requests can be "
+                    "resubmitted"
                 )
             payload = self._payload(body, req.kind)
             req.sql, req.filename, req.content = (
@@ -369,7 +437,8 @@ class Airlock:
                 f"request:{req.id}",
                 {"revision": req.revision, "sql": req.sql, "content_sha256": _sha(req.content)},
             )
-            return self.summary(req)
+            self._settle_static(s, req, self._static(req))
+            return self.view(s, who, req)
 
     def withdraw(self, who: authz.Principal, request_id: int) -> dict[str, Any]:
         """Give up on a request that is not final yet (the requester only)."""
@@ -377,8 +446,11 @@ class Airlock:
             req = self._request(s, request_id, lock=True)
             authz.check_view(who, req)
             authz.check_change(who, req)
+            if not can_move(State(req.state), State.WITHDRAWN):
+                seen = projection.public_state(req.state, len(self._approvals(s, req)))
+                raise Conflict(f"request {req.id} is {seen}; it can no longer be withdrawn")
             self._move(s, req, State.WITHDRAWN, who.name)
-            return self.summary(req)
+            return self.view(s, who, req)
 
     # ---------------------------------------------------------------- worker
 
@@ -388,7 +460,7 @@ class Airlock:
         with self.db.session() as s:
             rows = s.execute(
                 select(Request.id, Request.state)
-                .where(Request.state.in_(["submitted", "checking", "approved"]))
+                .where(Request.state.in_([st.value for st in RESUMABLE]))
                 .order_by(Request.id)
             ).all()
         return [("release" if st == "approved" else "process", rid) for rid, st in rows]
@@ -447,24 +519,25 @@ class Airlock:
             return to.value
 
     def _check(self, job: dict[str, Any]) -> Outcome:
+        """Run the trusted checks; whatever they say is for reviewers (and the audit log) only."""
         try:
             if job["kind"] == "query":
-                return self.executor.run(job["sql"], job["granted"], job["u18"])
-            th = self.executor.policy.thresholds
-            rep = check_file(
-                job["filename"],
-                job["content"],
-                max_bytes=self.settings.file_max_bytes,
-                max_rows=self.settings.csv_max_rows,
-                min_count=th.min_entities,
-                rounding=th.rounding,
-            )
-            prov = self.executor.provenance(job["granted"], job["u18"])
-            return Outcome(not rep.reasons, rep.reasons, rep.to_dict(), None, prov)
+                out = self.executor.run(job["sql"], job["granted"], job["u18"])
+            else:
+                rep = self._file_report(job["filename"], job["content"])
+                prov = self.executor.provenance(job["granted"], job["u18"])
+                out = Outcome(not rep.reasons, rep.reasons, rep.to_dict(), None, prov)
         except Exception as exc:  # never leave a request stuck in `checking`
-            log.exception("re-execution failed")
-            reason = f"the trusted re-execution failed: {type(exc).__name__}: {exc}"
-            return Outcome(False, [reason], {"error": reason})
+            error_id = secrets.token_hex(4)
+            log.exception("re-execution failed (error %s)", error_id)
+            reason = (
+                f"the trusted re-execution failed (error {error_id}): {type(exc).__name__}: {exc}"
+            )
+            return Outcome(False, [reason], {"error": reason, "error_id": error_id})
+        if not out.allowed and any("execution-error" in r for r in out.reasons):
+            out.report["error_id"] = error_id = secrets.token_hex(4)
+            log.warning("request failed in the engine (error %s): %s", error_id, out.reasons)
+        return out
 
     # ---------------------------------------------------------------- reviewer
 
@@ -480,10 +553,16 @@ class Airlock:
             req = self._request(s, request_id, lock=True)
             authz.check_view(who, req)
             authz.check_review(who, req)
-            if req.state != State.AWAITING_REVIEW.value:
+            if State(req.state) not in REVIEWABLE:
                 raise Conflict(f"request {req.id} is {req.state}, not awaiting review")
             if decision != "approve" and not (comment or "").strip():
                 raise Invalid(f"say why you {decision} it: 'comment' is required")
+            if decision == "approve" and req.state == State.BLOCKED.value:
+                raise Conflict(
+                    f"request {req.id} released nothing in the trusted checks; return it with a "
+                    "comment the researcher can act on (they see your words, not the checks), "
+                    "or reject it"
+                )
             seen = s.scalar(
                 select(Vote).where(
                     Vote.request_id == req.id,
@@ -640,23 +719,6 @@ class Airlock:
                 raise Conflict(f"{name} no longer matches its recorded hash; tell an administrator")
             audit.append(s, who.name, "release.download", f"request:{req.id}", {"file": name})
             return data
-
-
-def _redacted(report: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Keep what a researcher may see of a report before release.
-
-    That is the verdict and the rule violations (to revise the query), none of the numbers
-    computed on the full data.
-    """
-    if report is None:
-        return None
-    out: dict[str, Any] = {
-        "redacted": "numbers computed on the full data are shown to reviewers until release"
-    }
-    for key in ("allowed", "violations", "reasons", "warnings", "kind", "error"):
-        if key in report:
-            out[key] = report[key]
-    return out
 
 
 def _sha(data: bytes | None) -> str | None:

@@ -428,6 +428,35 @@ def _bounded_passes(
         yield rw
 
 
+def static_check(sql: str, ctx: Context) -> tuple[Decision, Rewritten | None, list[Violation]]:
+    """The part of trusted execution that depends on the SQL and the policy alone.
+
+    The static analysis and the contributor rewrite read no data, so their verdict — and its
+    violations — may be shown to the researcher at once (:mod:`vce.airlock.projection`);
+    everything :func:`run_checked` decides after them is computed on the full extracts and
+    is not. Returns the decision, the rewritten query (``None`` when denied) and the
+    violations that deny it.
+
+    >>> from vce.policy.analyze import _default_policy
+    >>> from vce.policy.context import Context
+    >>> ctx = Context(policy=_default_policy(), tables=None, u18_approved=False)
+    >>> [v.rule for v in static_check("SELECT username FROM users", ctx)[2]]
+    ['identifier-output', 'row-level-output']
+    >>> static_check("SELECT count(*) AS n FROM videos", ctx)[2]
+    []
+    """
+    from vce.policy import analyze
+
+    decision = analyze(sql, ctx)
+    if not decision.allowed:
+        return decision, None, list(decision.violations)
+    try:
+        rw = rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved)
+    except (ContributorsUnknown, RowExportNotAllowed) as e:
+        return decision, None, [Violation(e.rule, str(e))]
+    return decision, rw, []
+
+
 def run_checked(
     sql: str,
     ctx: Context,
@@ -443,15 +472,9 @@ def run_checked(
     errors, row or byte limits → denied with a reason. Otherwise rows below a threshold are
     suppressed and the rest is returned with counts rounded.
     """
-    from vce.policy import analyze
-
-    decision = analyze(sql, ctx)
-    if not decision.allowed:
-        return CheckedResult(decision, False, reasons=list(decision.violations))
-    try:
-        rw = rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved)
-    except (ContributorsUnknown, RowExportNotAllowed) as e:
-        return _deny(decision, e.rule, str(e))
+    decision, rw, violations = static_check(sql, ctx)
+    if rw is None:
+        return CheckedResult(decision, False, reasons=violations)
 
     try:
         tables = collect_files(data_dirs, ctx.u18_approved, only=rw.tables)

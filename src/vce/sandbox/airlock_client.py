@@ -222,7 +222,7 @@ class AirlockClient:
     def resubmit(
         self, request_id: str | int, sql: str, purpose: str | None = None
     ) -> ExportRequest:
-        """Send revised SQL for a blocked or returned request (checked again, new revision)."""
+        """Send revised SQL for a denied or returned request (checked again, new revision)."""
         body: dict[str, Any] = {"sql": sql}
         if purpose:
             body["purpose"] = purpose
@@ -292,7 +292,7 @@ def request_file_export(path: str | Path, *, name: str, purpose: str) -> ExportR
 def resubmit_export(
     request_id: str | int, sql: str, *, purpose: str | None = None
 ) -> ExportRequest:
-    """Revise a ``blocked`` or ``returned`` request with new SQL; the airlock checks it again."""
+    """Revise a ``denied`` or ``returned`` request with new SQL; the airlock checks it again."""
     req = _client().resubmit(request_id, sql, purpose)
     return dataclasses.replace(req, local_check=_local_check(sql))
 

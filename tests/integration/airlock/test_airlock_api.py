@@ -22,20 +22,18 @@ def call(hub: Hub, user: str | None, method: str, path: str, **kw) -> requests.R
     return requests.request(method, hub.airlock + path, headers=headers, timeout=60, **kw)
 
 
+def _query(sql: str = GOOD_SQL, project: str = "p1") -> dict:
+    return {
+        "kind": "query",
+        "project": project,
+        "name": "regions",
+        "purpose": "videos per region",
+        "sql": sql,
+    }
+
+
 def submit(hub: Hub, user: str = "alice", project: str = "p1", sql: str = GOOD_SQL) -> int:
-    r = call(
-        hub,
-        user,
-        "POST",
-        "api/requests",
-        json={
-            "kind": "query",
-            "project": project,
-            "name": "regions",
-            "purpose": "videos per region",
-            "sql": sql,
-        },
-    )
+    r = call(hub, user, "POST", "api/requests", json=_query(sql, project))
     assert r.status_code == 201, r.text
     body = r.json()
     assert set(body) >= {"id", "state", "project", "name", "kind", "created", "reasons"}
@@ -217,7 +215,7 @@ def test_release_only_after_n_distinct_eligible_approvals(hub: Hub) -> None:
     )
     time.sleep(0.5)
     detail = call(hub, "alice", "GET", f"api/requests/{rid}").json()
-    assert detail["state"] == "awaiting_review" and detail["release"] is None
+    assert detail["state"] == "under_review" and detail["release"] is None
     assert detail["approvals"] == 1
     assert call(hub, "alice", "GET", f"api/requests/{rid}/files/result.csv").status_code == 403
     assert (
@@ -245,10 +243,10 @@ def test_members_download_release_and_manifest_matches(hub: Hub, released: int) 
     assert missing.status_code == 404
 
 
-def test_blocked_then_resubmitted_over_http(hub: Hub) -> None:
-    rid = submit(hub, sql="SELECT username FROM users")
-    blocked = wait_checked(hub, rid)
-    assert blocked["state"] == "blocked" and blocked["reasons"]
+def test_denied_at_once_then_resubmitted_over_http(hub: Hub) -> None:
+    r = call(hub, "alice", "POST", "api/requests", json=_query("SELECT username FROM users"))
+    assert r.status_code == 201 and r.json()["state"] == "denied" and r.json()["reasons"]
+    rid = r.json()["id"]
     r = call(hub, "alice", "POST", f"api/requests/{rid}/resubmit", json={"sql": GOOD_SQL})
     assert r.status_code == 200 and r.json()["revision"] == 2
     assert wait_checked(hub, rid)["state"] == "awaiting_review"
@@ -271,7 +269,7 @@ def test_openapi_document_served(hub: Hub) -> None:
 
 def test_researcher_gets_no_preview_before_release(hub: Hub, pending: int) -> None:
     mine = call(hub, "alice", "GET", f"api/requests/{pending}").json()
-    assert mine["preview"] is None and "checks" not in mine["report"]
+    assert mine["preview"] is None and mine["report"] is None and mine["state"] == "submitted"
     reviewer = call(hub, "rev1", "GET", f"api/requests/{pending}").json()
     assert reviewer["preview"]["rows"] and reviewer["report"]["checks"]
     page = call(hub, "alice", "GET", f"requests/{pending}")
@@ -308,14 +306,13 @@ def test_file_export_content_for_reviewers_only(hub: Hub) -> None:
 
 
 def test_queue_filters_and_researcher_home(hub: Hub, pending: int) -> None:
-    blocked = submit(hub, sql="SELECT username FROM users")
-    wait_checked(hub, blocked)
-    queue = call(hub, "rev1", "GET", "queue?state=blocked&project=p1")
+    denied = submit(hub, sql="SELECT username FROM users")
+    queue = call(hub, "rev1", "GET", "queue?state=denied&project=p1")
     assert queue.status_code == 200
-    assert f'requests/{blocked}"' in queue.text and f'requests/{pending}"' not in queue.text
-    waiting = call(hub, "rev1", "GET", "queue")  # default: awaiting review
-    assert f'requests/{pending}"' in waiting.text and f'requests/{blocked}"' not in waiting.text
+    assert f'requests/{denied}"' in queue.text and f'requests/{pending}"' not in queue.text
+    waiting = call(hub, "rev1", "GET", "queue")  # default: awaiting review (and blocked)
+    assert f'requests/{pending}"' in waiting.text and f'requests/{denied}"' not in waiting.text
     assert call(hub, "alice", "GET", "queue").status_code == 403  # reviewers only
     home = call(hub, "alice", "GET", "")
-    assert f'requests/{blocked}"' in home.text and "state-blocked" in home.text
-    assert f'requests/{blocked}"' not in call(hub, "bob", "GET", "").text
+    assert f'requests/{denied}"' in home.text and "state-denied" in home.text
+    assert f'requests/{denied}"' not in call(hub, "bob", "GET", "").text

@@ -20,7 +20,13 @@ GOOD_SQL = "SELECT region_code, count(*) AS videos FROM videos GROUP BY region_c
 BAD_SQL = "SELECT username FROM users"
 
 
-def submit(a: Airlock, user: str = "alice", sql: str = GOOD_SQL, project: str = "p1") -> int:
+def submit(
+    a: Airlock,
+    user: str = "alice",
+    sql: str = GOOD_SQL,
+    project: str = "p1",
+    expect: str = "submitted",
+) -> int:
     out = a.submit(
         who(user),
         {
@@ -31,7 +37,7 @@ def submit(a: Airlock, user: str = "alice", sql: str = GOOD_SQL, project: str = 
             "sql": sql,
         },
     )
-    assert out["state"] == "submitted"
+    assert out["state"] == expect, out
     return out["id"]
 
 
@@ -52,17 +58,43 @@ def test_passing_query_awaits_review_with_report_and_preview(airlock: Airlock) -
     assert [e["to"] for e in r["events"]] == ["submitted", "checking", "awaiting_review"]
 
 
-def test_blocked_query_has_reasons_and_can_be_resubmitted(airlock: Airlock) -> None:
-    rid = checked(airlock, sql=BAD_SQL)
+def test_statically_denied_query_says_why_at_once_and_can_be_resubmitted(airlock: Airlock) -> None:
+    rid = submit(airlock, sql=BAD_SQL, expect="denied")
     r = airlock.get(who("alice"), rid)
-    assert r["state"] == "blocked"
-    assert r["reasons"] and r["preview"] is None
+    assert r["state"] == "denied"
+    assert any("identifier-output" in x for x in r["reasons"]) and r["preview"] is None
+    assert airlock.process(rid) is None, "a denied request never reaches the trusted run"
     with pytest.raises(Forbidden):
         airlock.resubmit(who("amy"), rid, {"sql": GOOD_SQL})  # only the requester
     out = airlock.resubmit(who("alice"), rid, {"sql": GOOD_SQL})
     assert out["state"] == "submitted" and out["revision"] == 2
     airlock.process(rid)
-    assert airlock.get(who("alice"), rid)["state"] == "awaiting_review"
+    assert airlock.get(who("alice"), rid)["state"] == "submitted", "the trusted run is unseen"
+    assert airlock.get(who("rev1"), rid)["state"] == "awaiting_review"
+
+
+def test_blocked_by_the_trusted_run_goes_to_reviewers_not_the_researcher(
+    airlock: Airlock,
+) -> None:
+    everything_suppressed = "SELECT count(*) AS n FROM videos WHERE audience = 'minor'"
+    rid = checked(airlock, sql=everything_suppressed)
+    staff = airlock.get(who("rev1"), rid)
+    assert staff["state"] == "blocked" and staff["reasons"] and staff["can_review"]
+    mine = airlock.get(who("alice"), rid)
+    assert mine["state"] == "submitted" and mine["reasons"] == [] and mine["report"] is None
+    assert [e["to"] for e in mine["events"]] == ["submitted"]
+    with pytest.raises(Conflict, match="only denied or returned"):
+        airlock.resubmit(who("alice"), rid, {"sql": GOOD_SQL})
+    with pytest.raises(Conflict, match="released nothing"):
+        airlock.vote(who("rev1"), rid, "approve")
+    airlock.vote(who("rev1"), rid, "return", "every group is below the threshold; widen it")
+    mine = airlock.get(who("alice"), rid)
+    assert mine["state"] == "returned"
+    assert [c["body"] for c in mine["comments"]] == ["every group is below the threshold; widen it"]
+    assert [(e["from"], e["to"]) for e in mine["events"]] == [
+        (None, "submitted"),
+        ("submitted", "returned"),
+    ]
 
 
 def test_release_needs_n_distinct_eligible_approvals(airlock: Airlock) -> None:
@@ -141,7 +173,7 @@ def test_private_comments_only_for_reviewers(airlock: Airlock) -> None:
 
 
 def test_file_export_checks_and_always_review(airlock: Airlock) -> None:
-    def send(filename: str, content: bytes) -> dict:
+    def send(filename: str, content: bytes) -> tuple[dict, dict]:
         out = airlock.submit(
             who("alice"),
             {
@@ -154,15 +186,16 @@ def test_file_export_checks_and_always_review(airlock: Airlock) -> None:
             },
         )
         airlock.process(out["id"])
-        return airlock.get(who("alice"), out["id"])
+        return out, airlock.get(who("rev1"), out["id"])
 
-    ok = send("table.csv", b"region,n\nDE,3\nFR,120\n")
+    _, ok = send("table.csv", b"region,n\nDE,3\nFR,120\n")
     assert ok["state"] == "awaiting_review"
     assert len(ok["report"]["warnings"]) == 2  # small count, unrounded count
-    assert send("x.exe", b"MZ")["state"] == "blocked"
+    # content-only checks read nothing but the file: the researcher is told at once
+    assert send("x.exe", b"MZ")[0]["state"] == "denied"
     too_many = b"a,n\n" + b"x,100\n" * 5001
-    assert "5000" in send("big.csv", too_many)["reasons"][0]
-    assert send("fake.png", b"not a png")["state"] == "blocked"
+    assert "5000" in send("big.csv", too_many)[0]["reasons"][0]
+    assert send("fake.png", b"not a png")[0]["state"] == "denied"
 
 
 def test_forbidden_actions_change_nothing(airlock: Airlock) -> None:
@@ -320,7 +353,7 @@ def test_members_see_no_unreviewed_results_before_release(airlock: Airlock) -> N
     for member in ("alice", "amy", "rev3"):  # requester, member, reviewer on the project
         r = airlock.get(who(member), rid)
         assert r["preview"] is None, member
-        assert "checks" not in r["report"] and r["report"]["allowed"] is True, member
+        assert r["report"] is None and r["state"] == "submitted", member
     assert airlock.get(who("rev1"), rid)["preview"]["rows"]
     assert airlock.get(who("boss"), rid)["report"]["checks"]
     airlock.vote(who("rev1"), rid, "approve")

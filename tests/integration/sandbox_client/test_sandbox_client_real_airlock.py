@@ -113,19 +113,19 @@ def _wait_for_state(request_id: str, wanted: set[str], deadline_s: float = 90) -
     raise AssertionError(f"request {request_id} stayed {state!r}, never reached {wanted}")
 
 
-def test_blocked_request_is_resubmitted_with_new_sql(as_alice) -> None:
+def test_denied_request_is_resubmitted_with_new_sql(as_alice) -> None:
     bad = vce.request_export("SELECT username FROM users", name="resub", purpose="client test")
-    assert _wait_for_state(bad.id, {"blocked"}) == "blocked"
+    assert _wait_for_state(bad.id, {"denied"}) == "denied"
     good_sql = "SELECT region_code, count(*) AS n FROM users GROUP BY 1"
     again = vce.resubmit_export(bad.id, good_sql)
     assert again.id == bad.id and again["revision"] == 2 and again.state == "submitted"
     assert again.local_check is not None and again.local_check.allowed
 
 
-def test_resubmitting_a_request_not_blocked_shows_the_airlocks_reason(as_alice) -> None:
+def test_resubmitting_a_request_not_denied_shows_the_airlocks_reason(as_alice) -> None:
     req = vce.request_export("SELECT count(*) AS n FROM videos", name="w", purpose="client test")
     vce.withdraw_export(req.id)
     assert next(r.state for r in vce.exports() if r.id == req.id) == "withdrawn"
-    with pytest.raises(AirlockRefused, match="only blocked or returned") as err:
+    with pytest.raises(AirlockRefused, match="only denied or returned") as err:
         vce.resubmit_export(req.id, "SELECT count(*) AS n FROM users")
     assert err.value.status == 409

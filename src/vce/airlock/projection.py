@@ -1,0 +1,150 @@
+"""What a researcher may see of a request before it is released: one projection, no special cases.
+
+The trusted run computes on the full extracts — real minors' rows included for U18 projects —
+so everything it produces (engine errors, whether every row was suppressed, suppression
+counts, how long it took, the data files it read) is a fact about real people. A researcher
+who sees any of it before a reviewer has read it can ask one yes/no question of the real data
+per request (pad a group with adults they can count in the sandbox, add ``OR`` one minor, and
+watch whether the request is blocked). So a researcher's view of a request is *derived only*
+from researcher-safe facts:
+
+* what they sent (SQL, file name, purpose) and when;
+* the static decision (:func:`vce.policy.execute.static_check`: a function of the SQL and the
+  policy alone), shown at once as ``denied`` with the rules;
+* reviewers' words and votes (public comments, approvals, returned, rejected);
+* the release, once there is one.
+
+Every internal state between a passed static check and a reviewer's first vote
+(``submitted``, ``checking``, ``awaiting_review``, ``blocked``) reads as ``submitted``; after a
+first approval it reads ``under_review``. The history keeps only researchers' and reviewers'
+moves, with the same renaming, and timestamps come from those moves only, so neither the
+state nor the clock tells how (or how fast) the trusted run ended.
+
+Reviewers, administrators and the audit log see the request as it is
+(:meth:`vce.airlock.workflow.Airlock.detail`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vce.airlock.states import State
+
+SUBMITTED = "submitted"
+UNDER_REVIEW = "under_review"
+HIDDEN = frozenset({State.SUBMITTED, State.CHECKING, State.AWAITING_REVIEW, State.BLOCKED})
+"""Internal states a researcher sees as ``submitted`` (or ``under_review`` once voted on)."""
+SYSTEM_MOVES = frozenset({State.CHECKING, State.BLOCKED, State.AWAITING_REVIEW})
+"""Targets of the trusted run's moves: left out of a researcher's history."""
+NOTES = {
+    SUBMITTED: (
+        "Passed the static check. The airlock re-runs it on the full data and reviewers decide; "
+        "their decision and comments appear here."
+    ),
+    UNDER_REVIEW: "Reviewers are deciding; their decision and comments appear here.",
+    State.DENIED.value: "The static check refused it: revise it with the rules below.",
+    State.RETURNED.value: "A reviewer returned it: read the comments, revise and resubmit.",
+    State.REJECTED.value: "A reviewer rejected it; the comments say why.",
+    State.APPROVED.value: "Approved; the release is being written.",
+    State.RELEASED.value: "Released: download the files below.",
+    State.WITHDRAWN.value: "You withdrew it.",
+}
+
+
+def public_state(state: str, approvals: int = 0) -> str:
+    """The state a researcher sees for an internal ``state``.
+
+    >>> public_state("blocked"), public_state("awaiting_review"), public_state("checking")
+    ('submitted', 'submitted', 'submitted')
+    >>> public_state("awaiting_review", approvals=1)
+    'under_review'
+    >>> public_state("denied"), public_state("returned")
+    ('denied', 'returned')
+    """
+    if State(state) in HIDDEN:
+        return UNDER_REVIEW if approvals else SUBMITTED
+    return state
+
+
+def public_states(name: str) -> frozenset[State]:
+    """The internal states a researcher's state filter ``name`` may match.
+
+    >>> sorted(s.value for s in public_states("submitted"))
+    ['awaiting_review', 'blocked', 'checking', 'submitted']
+    >>> sorted(s.value for s in public_states("blocked"))
+    []
+    """
+    if name in (SUBMITTED, UNDER_REVIEW):
+        return HIDDEN
+    if name in {s.value for s in State} and State(name) not in HIDDEN:
+        return frozenset({State(name)})
+    return frozenset()
+
+
+def public_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history a researcher sees: no move of the trusted run, hidden states renamed.
+
+    >>> moves = [("alice", None, "submitted"), ("airlock", "submitted", "checking"),
+    ...          ("airlock", "checking", "blocked"), ("rev1", "blocked", "returned")]
+    >>> events = [{"actor": a, "from": f, "to": t} for a, f, t in moves]
+    >>> public_events(events)  # doctest: +NORMALIZE_WHITESPACE
+    [{'actor': 'alice', 'from': None, 'to': 'submitted'},
+     {'actor': 'rev1', 'from': 'submitted', 'to': 'returned'}]
+    """
+    out = []
+    for e in events:
+        if e["to"] in SYSTEM_MOVES:
+            continue
+        out.append(
+            e
+            | {
+                "from": e["from"] and public_state(e["from"]),
+                "to": public_state(e["to"]),
+            }
+        )
+    return out
+
+
+def researcher_view(full: dict[str, Any]) -> dict[str, Any]:
+    """Project a request's full detail (or summary) onto what its researcher may see.
+
+    ``full`` is what :meth:`~vce.airlock.workflow.Airlock.detail` or ``summary`` built; the
+    projection keeps the researcher's own input, the static decision, reviewers' words and
+    the release, and nothing the trusted run computed.
+    """
+    state = public_state(full["state"], full.get("approvals") or 0)
+    static_only = full["state"] == State.DENIED.value
+    out = {
+        "id": full["id"],
+        "state": state,
+        "note": NOTES.get(state, ""),
+        "project": full["project"],
+        "name": full["name"],
+        "kind": full["kind"],
+        "requester": full["requester"],
+        "revision": full["revision"],
+        "created": full["created"],
+        "updated": full.get("public_updated") or full["created"],
+        "reasons": list(full.get("reasons") or []) if static_only else [],
+    }
+    if "events" not in full:  # a summary
+        return out
+    events = public_events(full["events"])
+    out.update(
+        purpose=full["purpose"],
+        sql=full["sql"],
+        filename=full["filename"],
+        report=full["report"] if static_only else None,
+        provenance=None,
+        approvals_required=full["approvals_required"],
+        approvals=full["approvals"],
+        preview=None,
+        votes=full["votes"],
+        comments=[c for c in full["comments"] if not c["private"]],
+        events=events,
+        release=None,
+        can_review=False,
+        can_download=False,
+        can_inspect=False,
+    )
+    return out
