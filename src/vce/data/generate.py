@@ -27,7 +27,7 @@ from vce.data.ids import make_ids
 from vce.data.layout import DatasetError, PartitionedWriter, atomic_dataset_dir, check_output
 from vce.data.manifest import build_manifest
 from vce.data.schema import AGE_BANDS, TABLES, arrow_type
-from vce.data.synthetic import SynthState, synthesize
+from vce.data.synthetic import SynthState, write_synthetic
 from vce.data.text import (
     LANGUAGES,
     REGION_LANGUAGE,
@@ -182,19 +182,13 @@ class _Generator:
 
     # ------------------------------------------------------------------ helpers
     def _emit(self, table: str, data: pa.Table, minor: np.ndarray | None, chunk: int) -> None:
-        """Write a chunk into its audience partitions, plus its synthetic stand-ins."""
+        """Write a chunk into its audience partitions (synthetic stand-ins come after all)."""
         if minor is None:
             self.writer.write(table, data)
         else:
             mask = pa.array(minor)
-            minors = data.filter(mask)
             self.writer.write(table, data.filter(pc.invert(mask)), "adult")
-            self.writer.write(table, minors, "minor")
-            fake = synthesize(
-                table, minors, self.policy.tables[table], self.synth,
-                _rng(self.seed, table, chunk, stream=1),
-            )  # fmt: skip
-            self.writer.write(table, fake, "minor_synthetic")
+            self.writer.write(table, data.filter(mask), "minor")
         self.progress(table, data.num_rows)
 
     # ------------------------------------------------------------------ tables
@@ -492,6 +486,11 @@ class _Generator:
         self.videos_and_comments()
         self.follows()
         self.product_reviews()
+        # people tables in reference order: users, then what points at them
+        order = ["users", "playlists", "videos", "comments", "follows", "product_reviews"]
+        assert set(order) == self.synth.people_tables
+        write_synthetic(self.writer.root, self.writer, self.policy, order, self.synth,
+                        [self.seed, len(TABLES)])  # fmt: skip
 
 
 def _topic_tag_vec(rng: np.random.Generator, topic_tags: dict[int, np.ndarray],

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 from vce.data.layout import DatasetError, PartitionedWriter, atomic_dataset_dir
 from vce.data.manifest import build_manifest
-from vce.data.schema import AUDIENCES, MINOR_AGE_BANDS
-from vce.data.synthetic import SynthState, synthesize
+from vce.data.schema import MINOR_AGE_BANDS
+from vce.data.synthetic import SynthState, write_synthetic
 from vce.policy.model import ColumnClass, Policy, load_policy
 
 BATCH_ROWS = 500_000
@@ -156,9 +156,10 @@ def import_extracts(
             state.catalogues[t] = (
                 pq.read_table(files[t], columns=[key]).column(key).combine_chunks()
             )
+    order = _order(policy, list(files), age_table)
     with atomic_dataset_dir(out, force) as tmp:
         with PartitionedWriter(tmp) as writer:
-            for chunk_no, table in enumerate(_order(policy, list(files), age_table)):
+            for table in order:
                 quoted = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files[table])
                 con.execute(f"CREATE OR REPLACE VIEW src AS SELECT * FROM read_parquet([{quoted}])")
                 entity = policy.tables[table].entity
@@ -172,15 +173,12 @@ def import_extracts(
                     reader = con.sql(f"SELECT * FROM src WHERE {cond}").fetch_arrow_reader(
                         BATCH_ROWS
                     )
-                    for i, batch in enumerate(reader):
+                    for batch in reader:
                         part = pa.Table.from_batches([batch]).cast(schemas[table])
                         writer.write(table, part, audience)
-                        if audience == "minor":
-                            rng = np.random.default_rng([chunk_no, i, 1])
-                            fake = synthesize(table, part, policy.tables[table], state, rng)
-                            writer.write(table, fake, "minor_synthetic")
-                for audience in AUDIENCES:
                     writer.ensure(table, schemas[table], audience)
+            people = [t for t in order if t in state.people_tables]
+            write_synthetic(tmp, writer, policy, people, state, seed=[1])
         policy_file = Path(policy.source)
         policy_hash = hashlib.sha256(policy_file.read_bytes()).hexdigest()
         return build_manifest(

@@ -89,6 +89,11 @@ class PartitionedWriter:
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
     _pending: deque[Future[None]] = field(default_factory=deque)
 
+    def flush(self) -> None:
+        """Wait for every queued write, so the files on disk are complete; raise the first error."""
+        while self._pending:
+            self._pending.popleft().result()
+
     def close(self) -> None:
         """Wait for every queued write; raise the first error."""
         try:

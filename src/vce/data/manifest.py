@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 
 from vce import __version__
 from vce.data.layout import DatasetError
+from vce.data.schema import MANIFEST, SANDBOX_MANIFESTS
 
-MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
@@ -86,10 +86,42 @@ def build_manifest(
         "tables": tables,
         "changelog": [{"version": version, "date": now[:10], "note": note}],
     }
-    tmp = root / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, root / MANIFEST)
+    for audiences, name in SANDBOX_MANIFESTS.items():
+        _write_json(root / name, sandbox_view(manifest, audiences))
+    _write_json(root / MANIFEST, manifest)  # last: the seal
     return manifest
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.parent / f".{path.name}.tmp"
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def sandbox_view(manifest: dict[str, Any], audiences: tuple[str, ...]) -> dict[str, Any]:
+    """The manifest as a sandbox that sees only ``audiences`` may read it.
+
+    Row counts, paths and hashes of partitions the sandbox cannot read are facts about the
+    people in them (how many minors, how many of their videos): they are left out, and a
+    people table's ``rows`` counts the adults only.
+
+    >>> doc = {"tables": {"t": {"rows": 5, "partitions": {"adult": 3, "minor": 2},
+    ...        "files": [{"path": "t/audience=adult/p"}, {"path": "t/audience=minor/p"}]}}}
+    >>> sandbox_view(doc, ("adult",))["tables"]["t"]
+    {'rows': 3, 'partitions': {'adult': 3}, 'files': [{'path': 't/audience=adult/p'}]}
+    """
+    tables = {}
+    for table, tdoc in manifest["tables"].items():
+        if not tdoc["partitions"]:
+            tables[table] = tdoc
+            continue
+        tables[table] = {
+            **tdoc,
+            "rows": tdoc["partitions"].get("adult", 0),
+            "partitions": {a: n for a, n in tdoc["partitions"].items() if a in audiences},
+            "files": [f for f in tdoc["files"] if _audience_of(f["path"]) in audiences],
+        }
+    return {**manifest, "tables": tables}
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
@@ -146,4 +178,8 @@ def verify(root: Path) -> dict[str, Any]:
         rel = p.relative_to(root).as_posix()
         if rel not in listed:
             raise DatasetError(f"unexpected file {rel}: not in the manifest")
+    for audiences, name in SANDBOX_MANIFESTS.items():
+        path = root / name
+        if path.is_file() and json.loads(path.read_text("utf-8")) != sandbox_view(doc, audiences):
+            raise DatasetError(f"{name} is not the sandbox view of {MANIFEST}; regenerate it")
     return doc

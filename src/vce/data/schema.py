@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 AUDIENCES = ("adult", "minor", "minor_synthetic")
 """Hive partition values: real adults, real minors, and synthetic stand-ins for minors."""
 
+MANIFEST = "manifest.json"
+SANDBOX_MANIFESTS = {
+    ("adult",): "manifest.sandbox.json",
+    ("adult", "minor_synthetic"): "manifest.sandbox-u18.json",
+}
+"""Per set of visible partitions, the file a sandbox is shown as its ``manifest.json``.
+
+Written beside the dataset's manifest by :func:`vce.data.manifest.sandbox_view`; kept here,
+free of pyarrow, so the hub can name them without importing it.
+"""
+
 AGE_BANDS = ("13-15", "16-17", "18-24", "25-34", "35-44", "45+")
 MINOR_AGE_BANDS = frozenset({"13-15", "16-17"})
 

@@ -4,17 +4,20 @@ Real minors' rows never enter a sandbox, so a people table is never mounted as a
 allowed ``audience=…`` partition folder is bound on its own (``adult``, plus ``minor_synthetic``
 for U18-approved projects). A folder Docker never binds cannot leak through a symlink, a path
 trick or a later ``..`` in a query.
+
+The dataset's own ``manifest.json`` counts and hashes the real minors' files, so it is never
+bound: the sandbox's ``manifest.json`` is the view written for its partitions
+(:data:`vce.data.schema.SANDBOX_MANIFESTS`), or absent for a dataset built without one.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from vce.data.schema import AUDIENCES
+from vce.data.schema import AUDIENCES, MANIFEST, SANDBOX_MANIFESTS
 
 AUDIENCE_PREFIX = "audience="
 ADULT, _MINOR, SYNTHETIC = AUDIENCES  # the dataset layout's partition names (vce.data)
-METADATA_FILES = ("manifest.json",)
 
 
 class DatasetMissing(FileNotFoundError):
@@ -51,9 +54,9 @@ def data_binds(
                 "(data.root in vce.toml), or revoke the grant"
             )
         target = f"{mount_root.rstrip('/')}/{name}"
-        for meta in METADATA_FILES:
-            if (folder / meta).is_file():
-                binds[str(folder / meta)] = f"{target}/{meta}"
+        view = folder / SANDBOX_MANIFESTS[keep]
+        if view.is_file():
+            binds[str(view)] = f"{target}/{MANIFEST}"
         for table in sorted(p for p in folder.iterdir() if p.is_dir()):
             if table.name.startswith("."):
                 continue

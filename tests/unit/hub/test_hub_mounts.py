@@ -16,7 +16,8 @@ def root(tmp_path: Path) -> Path:
         for part in ("adult", "minor", "minor_synthetic"):
             (tmp_path / "d" / table / f"audience={part}").mkdir(parents=True)
     (tmp_path / "d" / "shops").mkdir()
-    (tmp_path / "d" / "manifest.json").write_text("{}")
+    for name in ("manifest.json", "manifest.sandbox.json", "manifest.sandbox-u18.json"):
+        (tmp_path / "d" / name).write_text("{}")
     return tmp_path
 
 
@@ -35,6 +36,13 @@ def test_u18_adds_only_synthetic(root: Path) -> None:
         "/data/d/comments/audience=minor_synthetic",
     }
     assert {"/data/d/manifest.json", "/data/d/shops", "/data/d/videos/audience=adult"} <= plain
+
+
+def test_the_full_manifest_is_never_bound_only_the_sandbox_view(root: Path) -> None:
+    for u18, view in ((False, "manifest.sandbox.json"), (True, "manifest.sandbox-u18.json")):
+        binds = data_binds(root, ("d",), "/data", u18)
+        assert str(root / "d" / "manifest.json") not in binds
+        assert binds[str(root / "d" / view)] == "/data/d/manifest.json"
 
 
 def test_missing_or_odd_dataset_is_refused(root: Path) -> None:
