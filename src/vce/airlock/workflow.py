@@ -30,7 +30,7 @@ from vce.airlock.config import Settings
 from vce.airlock.db import Database
 from vce.airlock.errors import Conflict, Forbidden, Invalid, NotFound
 from vce.airlock.execution import Executor, Outcome, parquet_to_table, table_to_parquet
-from vce.airlock.filechecks import check_file
+from vce.airlock.filechecks import GENERATED_NAMES, check_file, check_filename
 from vce.airlock.models import Comment, Event, Project, Release, Request, Vote, utcnow
 from vce.airlock.release import clean_staging, write_atomically
 from vce.airlock.states import RESUBMITTABLE, State, can_move
@@ -279,8 +279,7 @@ class Airlock:
             return {"sql": _text(body, "sql", MAX_SQL), "filename": None, "content": None}
         filename = _text(body, "filename", 255)
         assert filename is not None
-        if "/" in filename or "\\" in filename or filename.startswith("."):
-            raise Invalid("'filename' must be a plain file name, without folders")
+        check_filename(filename)
         encoded = body.get("content_base64")
         if not isinstance(encoded, str):
             raise Invalid("'content_base64' must be the file's content in base64")
@@ -593,6 +592,8 @@ class Airlock:
             files["result.parquet"] = req.result or table_to_parquet(table)
         else:
             assert req.filename is not None and req.content is not None
+            if req.filename.lower() in GENERATED_NAMES:  # stored before names were checked
+                raise Conflict(f"export {req.filename!r} would replace a file the release writes")
             files[req.filename] = req.content
         result_hashes = {n: {"sha256": _sha(b), "size": len(b)} for n, b in files.items()}
         events = s.scalars(select(Event).where(Event.request_id == req.id).order_by(Event.id))
