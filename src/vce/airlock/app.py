@@ -12,8 +12,10 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
@@ -29,6 +31,20 @@ from vce.airlock.workflow import Airlock
 
 log = logging.getLogger("vce.airlock")
 MAX_ID = 2**31 - 1
+
+
+def attachment(name: str) -> str:
+    """A ``Content-Disposition`` that no file name can break out of (RFC 6266).
+
+    The name goes percent-encoded in ``filename*`` (RFC 8187, :func:`urllib.parse.quote`), with
+    an ASCII fallback for old clients, so a ``"``, ``;`` or CR/LF in a name stored before
+    names were checked cannot add parameters or headers.
+
+    >>> print(attachment('a"; x=.png'))
+    attachment; filename="a___x_.png"; filename*=UTF-8''a%22%3B%20x%3D.png
+    """
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "file"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _id(raw: str) -> int:
@@ -239,7 +255,7 @@ class FileHandler(APIHandler):
         data = self.airlock.release_file(who, _id(rid), name)
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         self.set_header("Content-Type", ctype)
-        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.set_header("Content-Disposition", attachment(name))
         self.finish(data)
 
 
@@ -250,7 +266,7 @@ class ContentHandler(APIHandler):
         """Send the file as a sandboxed attachment; pages show images through ``<img>``."""
         name, data = self.airlock.request_content(self.principal(), _id(rid))
         self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
-        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.set_header("Content-Disposition", attachment(name))
         self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(data)

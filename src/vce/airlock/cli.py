@@ -47,7 +47,7 @@ def upgrade(url: str | None) -> None:
 @airlock.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("docs"), show_default=True)
 def docs(out: Path) -> None:
-    """Regenerate the API reference and the state diagram from the code."""
+    """Regenerate the API reference, the state diagram and the file-export types from the code."""
     from vce.airlock.docsgen import write_docs
 
     for p in write_docs(out):

@@ -31,7 +31,8 @@ from vce.airlock.config import Settings
 from vce.airlock.db import Database
 from vce.airlock.errors import Conflict, Forbidden, Invalid, NotFound
 from vce.airlock.execution import Executor, Outcome, parquet_to_table, table_to_parquet
-from vce.airlock.filechecks import check_file
+from vce.airlock.filechecks import GENERATED_NAMES, check_file, check_filename
+from vce.airlock.filevalues import check_file_values
 from vce.airlock.models import Comment, Event, Project, Release, Request, Vote, utcnow
 from vce.airlock.release import clean_staging, write_atomically
 from vce.airlock.states import RESUBMITTABLE, RESUMABLE, REVIEWABLE, State, can_move
@@ -313,8 +314,7 @@ class Airlock:
             return {"sql": _text(body, "sql", MAX_SQL), "filename": None, "content": None}
         filename = _text(body, "filename", 255)
         assert filename is not None
-        if "/" in filename or "\\" in filename or filename.startswith("."):
-            raise Invalid("'filename' must be a plain file name, without folders")
+        check_filename(filename)
         encoded = body.get("content_base64")
         if not isinstance(encoded, str):
             raise Invalid("'content_base64' must be the file's content in base64")
@@ -377,6 +377,8 @@ class Airlock:
         if req.kind == "query":
             return self.executor.static(req.sql or "", req.project.u18_approved)
         rep = self._file_report(req.filename or "", req.content or b"")
+        if rep.content is not None:
+            req.content = rep.content  # what reviewers see and a release holds: re-encoded
         return Outcome(not rep.reasons, rep.reasons, rep.to_dict())
 
     def _settle_static(self, s: Session, req: Request, static: Outcome) -> None:
@@ -524,9 +526,7 @@ class Airlock:
             if job["kind"] == "query":
                 out = self.executor.run(job["sql"], job["granted"], job["u18"])
             else:
-                rep = self._file_report(job["filename"], job["content"])
-                prov = self.executor.provenance(job["granted"], job["u18"])
-                out = Outcome(not rep.reasons, rep.reasons, rep.to_dict(), None, prov)
+                out = self._check_file(job)
         except Exception as exc:  # never leave a request stuck in `checking`
             error_id = secrets.token_hex(4)
             log.exception("re-execution failed (error %s)", error_id)
@@ -538,6 +538,22 @@ class Airlock:
             out.report["error_id"] = error_id = secrets.token_hex(4)
             log.warning("request failed in the engine (error %s): %s", error_id, out.reasons)
         return out
+
+    def _check_file(self, job: dict[str, Any]) -> Outcome:
+        """The file checks that read the granted datasets (real minors' rows included).
+
+        Whether the file carries identifier or free-text values of the data is a fact about
+        real people, so these reasons — and whether there are any — are for reviewers only.
+        """
+        rep = self._file_report(job["filename"], job["content"])
+        dirs, missing = self.executor.data_dirs(job["granted"])
+        reasons = [*rep.reasons, *missing]
+        if dirs:
+            reasons += check_file_values(
+                job["filename"], job["content"], dirs, self.executor.policy, job["u18"]
+            )
+        prov = self.executor.provenance(job["granted"], job["u18"])
+        return Outcome(not reasons, reasons, rep.to_dict() | {"reasons": reasons}, None, prov)
 
     # ---------------------------------------------------------------- reviewer
 
@@ -672,6 +688,8 @@ class Airlock:
             files["result.parquet"] = req.result or table_to_parquet(table)
         else:
             assert req.filename is not None and req.content is not None
+            if req.filename.lower() in GENERATED_NAMES:  # stored before names were checked
+                raise Conflict(f"export {req.filename!r} would replace a file the release writes")
             files[req.filename] = req.content
         result_hashes = {n: {"sha256": _sha(b), "size": len(b)} for n, b in files.items()}
         events = s.scalars(select(Event).where(Event.request_id == req.id).order_by(Event.id))

@@ -278,27 +278,38 @@ def test_researcher_gets_no_preview_before_release(hub: Hub, pending: int) -> No
 
 def test_file_export_content_for_reviewers_only(hub: Hub) -> None:
     import base64
+    import io
 
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (3, 2), "teal").save(buf, "PNG")
+    figure = buf.getvalue()
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    body = {"kind": "file", "project": "p1", "name": "Figure 1", "purpose": "paper"}
     r = call(
         hub,
         "alice",
         "POST",
         "api/requests",
-        json={
-            "kind": "file",
-            "project": "p1",
-            "name": "Figure 1",
-            "purpose": "paper",
-            "filename": "fig1.svg",
-            "content_base64": base64.b64encode(svg).decode(),
-        },
+        json={**body, "filename": "fig1.svg", "content_base64": base64.b64encode(svg).decode()},
+    )
+    assert r.status_code == 400 and "PNG" in r.json()["error"]["message"]  # SVG: not declared
+    r = call(
+        hub,
+        "alice",
+        "POST",
+        "api/requests",
+        json={**body, "filename": "fig1.png", "content_base64": base64.b64encode(figure).decode()},
     )
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
     assert wait_checked(hub, rid)["state"] == "awaiting_review"
     seen = call(hub, "rev1", "GET", f"api/requests/{rid}/content")
-    assert seen.status_code == 200 and seen.content == svg
+    assert seen.status_code == 200
+    assert (
+        Image.open(io.BytesIO(seen.content)).tobytes() == Image.open(io.BytesIO(figure)).tobytes()
+    )
     assert "sandbox" in seen.headers["Content-Security-Policy"]  # no script in our origin
     assert seen.headers["Content-Disposition"].startswith("attachment")
     for user in ("bob", "eve", "amy"):

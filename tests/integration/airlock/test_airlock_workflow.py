@@ -191,8 +191,8 @@ def test_file_export_checks_and_always_review(airlock: Airlock) -> None:
     _, ok = send("table.csv", b"region,n\nDE,3\nFR,120\n")
     assert ok["state"] == "awaiting_review"
     assert len(ok["report"]["warnings"]) == 2  # small count, unrounded count
-    # content-only checks read nothing but the file: the researcher is told at once
-    assert send("x.exe", b"MZ")[0]["state"] == "denied"
+    with pytest.raises(Invalid):  # undeclared types are refused at submission
+        send("x.exe", b"MZ")
     too_many = b"a,n\n" + b"x,100\n" * 5001
     assert "5000" in send("big.csv", too_many)[0]["reasons"][0]
     assert send("fake.png", b"not a png")[0]["state"] == "denied"
