@@ -1,8 +1,13 @@
 """``vce check``: the policy decision for one query, for people and for other tools.
 
-Exit codes are a contract: 0 allowed (with ``--execute``: something was released), 1 denied
-(or everything suppressed), 2 unusable input (unreadable policy, SQL that does not parse,
-is too large or too deeply nested, a missing dataset directory).
+Exit codes are a contract: 0 allowed, 1 denied, 2 unusable input (unreadable policy, SQL that
+does not parse, is too large or too deeply nested, a missing dataset directory).
+
+With ``--execute`` the output and the exit code are what a *researcher* would be told of an
+export request (:mod:`vce.airlock.projection`): denied with the rules, or submitted — nothing
+the trusted run computes on the full data, which can include real minors' rows. ``--reviewer``
+runs it and adds what reviewers see: released rows, suppression, checks, engine errors; then
+0 means something was released and 1 denied or everything suppressed.
 """
 
 from __future__ import annotations
@@ -63,6 +68,27 @@ def _print_result(result: Any) -> None:
         click.echo(f"  check {json.dumps(check, default=str)}")
 
 
+def _researcher_told(decision: Decision, violations: list[Any]) -> dict[str, Any]:
+    """What the airlock tells a researcher of this request before any reviewer acts.
+
+    The same projection as the airlock's (``vce.airlock.projection``, which the policy package
+    does not import): the static verdict only.
+    """
+    note = (
+        "The static check refused it: revise it with the rules above."
+        if violations
+        else "Passed the static check; what the run on the full data found is for reviewers "
+        "(--reviewer shows it)."
+    )
+    return {
+        "allowed": not violations,
+        "state": "denied" if violations else "submitted",
+        "violations": [v.to_dict() for v in violations],
+        "tables": decision.to_dict().get("tables", []),
+        "note": note,
+    }
+
+
 @click.command("check")
 @click.argument("sql")
 @click.option(
@@ -76,7 +102,11 @@ def _print_result(result: Any) -> None:
     "--tables", help="Comma-separated granted tables (default: every table of the policy)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-@click.option("--execute", is_flag=True, help="Also run the query with trusted execution.")
+@click.option(
+    "--execute",
+    is_flag=True,
+    help="Treat it as an export request: print what the researcher is told (see --reviewer).",
+)
 @click.option(
     "--data",
     "data_dirs",
@@ -85,6 +115,12 @@ def _print_result(result: Any) -> None:
     help="Dataset directory for --execute (repeatable).",
 )
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds for --execute.")
+@click.option(
+    "--reviewer",
+    is_flag=True,
+    help="With --execute: run the query and print what reviewers see (rows, suppression, "
+    "checks, engine errors), not only what the researcher is told.",
+)
 def check(
     sql: str,
     policy_file: Path | None,
@@ -94,6 +130,7 @@ def check(
     execute: bool,
     data_dirs: tuple[Path, ...],
     timeout: float,
+    reviewer: bool,
 ) -> None:
     """Check SQL against the policy: exit 0 allowed, 1 denied, 2 unusable input.
 
@@ -126,16 +163,24 @@ def check(
         sys.exit(2)
     if not decision.allowed:
         if as_json:
-            report = decision.to_dict() | {"rows": [], "suppressed_rows": 0, "checks": []}
-            click.echo(json.dumps(report, indent=2))
+            report = decision.to_dict() | {"state": "denied", "rows": [], "suppressed_rows": 0}
+            click.echo(json.dumps(report | {"checks": []}, indent=2))
         else:
             _print_decision(decision)
         sys.exit(_exit_code(decision))
-    try:
-        from vce.policy.execute import run_checked
-    except ImportError:
-        click.echo("error: trusted execution (vce.policy.execute) is not installed", err=True)
-        sys.exit(2)
+    from vce.policy.execute import run_checked, static_check
+
+    if not reviewer:
+        _, _, violations = static_check(text, ctx)
+        told = _researcher_told(decision, violations)
+        if as_json:
+            click.echo(json.dumps(told, indent=2))
+        else:
+            click.echo(told["state"])
+            for v in violations:
+                click.echo(f"  {v}")
+            click.echo(f"  {told['note']}")
+        sys.exit(0 if told["allowed"] else 1)
     result = run_checked(text, ctx, list(data_dirs), timeout_s=timeout)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
