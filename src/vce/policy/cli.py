@@ -161,13 +161,6 @@ def check(
     if missing:
         click.echo(f"error: dataset directory not found: {', '.join(missing)}", err=True)
         sys.exit(2)
-    if not decision.allowed:
-        if as_json:
-            report = decision.to_dict() | {"state": "denied", "rows": [], "suppressed_rows": 0}
-            click.echo(json.dumps(report | {"checks": []}, indent=2))
-        else:
-            _print_decision(decision)
-        sys.exit(_exit_code(decision))
     from vce.policy.execute import run_checked, static_check
 
     if not reviewer:
@@ -180,7 +173,14 @@ def check(
             for v in violations:
                 click.echo(f"  {v}")
             click.echo(f"  {told['note']}")
-        sys.exit(0 if told["allowed"] else 1)
+        sys.exit(_exit_code(decision) if not decision.allowed else 0 if told["allowed"] else 1)
+    if not decision.allowed:
+        if as_json:
+            report = decision.to_dict() | {"rows": [], "suppressed_rows": 0, "checks": []}
+            click.echo(json.dumps(report, indent=2))
+        else:
+            _print_decision(decision)
+        sys.exit(_exit_code(decision))
     result = run_checked(text, ctx, list(data_dirs), timeout_s=timeout)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))

@@ -129,6 +129,8 @@ class Facts:
     - ``aggregate``: aggregate calls (``kind``: most protected argument, ``extra``: count-like);
     - ``compare``: predicates (``name``: operator, ``extra``: (operand kinds, negated));
     - ``function``: function calls (``extra``: allowed by the policy);
+    - ``cast``: ``CAST``s that raise on a value they cannot convert (``kind``: the operand's,
+      ``name``: the target type);
     - ``window``: window calls (``extra``: (over grouped rows?, key kinds, ranking?));
     - ``limit``: LIMIT / OFFSET (``name``: which, ``extra``: in the returned SELECT?);
     - ``correlated``, ``row_subquery`` (a scalar subquery returning a row's value),
@@ -575,6 +577,8 @@ class Flow:
             return self._compare(node, scope, agg, keys, neg)
         kinds = [self.kind(c, scope, agg, keys) for c in self._children(node)]
         k = combine(kinds)
+        if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
+            self.facts.add("cast", Fact(node, k, node.to.sql(dialect="duckdb").upper()))
         if isinstance(node, exp.Func) and not isinstance(node, exp.Connector):  # AND/OR/XOR
             self._function(node)
             if k is Kind.MEASURE and is_binning(node):

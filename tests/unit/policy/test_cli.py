@@ -62,4 +62,9 @@ def test_execute_needs_a_dataset_directory(tmp_path: Path) -> None:
 def test_execute_denied_statically_runs_nothing(tmp_path: Path) -> None:
     code, out = _run("--execute", "--json", "--data", str(tmp_path), "SELECT * FROM users")
     report = json.loads(out)
+    assert code == 1 and report["state"] == "denied" and report["allowed"] is False
+    code, out = _run(
+        "--execute", "--reviewer", "--json", "--data", str(tmp_path), "SELECT * FROM users"
+    )
+    report = json.loads(out)
     assert code == 1 and report["rows"] == [] and report["allowed"] is False

@@ -13,6 +13,7 @@ from types import ModuleType
 from vce.policy.rules import (
     correlated_subquery,
     cte_shadows_table,
+    failing_cast,
     free_text_group_by,
     free_text_output,
     function_not_allowed,
@@ -66,6 +67,7 @@ RULES: tuple[ModuleType, ...] = (
     identifier_output,
     identifier_group_by,
     identifier_comparison,
+    failing_cast,
     protected_aggregate,
     single_value_aggregate,
     free_text_output,
