@@ -25,7 +25,8 @@ import pyarrow.csv as pacsv
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vce.airlock import audit, authz, projects
+from vce.airlock import audit, authz, projects, quotas, scheduling
+from vce.airlock.bodies import BodyStore
 from vce.airlock.config import Settings
 from vce.airlock.db import Database
 from vce.airlock.errors import Conflict, Forbidden, Invalid, NotFound
@@ -64,7 +65,8 @@ class Airlock:
 
     def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.settings = settings
-        self.db = db or Database(settings.db_url)
+        self.db = db or Database(settings.db_url, files_dir=settings.files_dir)
+        self.bodies = BodyStore(settings.files_dir)  # file-export content, outside the database
         self.executor = Executor(settings.policy_path, settings.datasets)
 
     # ---------------------------------------------------------------- helpers
@@ -200,7 +202,8 @@ class Airlock:
         if req.kind != "file" or not (req.filename or "").lower().endswith(".csv"):
             return None
         try:
-            rows = list(csv.reader(io.StringIO((req.content or b"").decode("utf-8"))))
+            body = self.bodies.content_or_none(req) or b""
+            rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
         except (UnicodeDecodeError, csv.Error):
             return None
         if not rows:
@@ -214,12 +217,13 @@ class Airlock:
             authz.check_view(who, req)
             if not authz.can_see_results(who, req):
                 raise Forbidden("the file is shown to reviewers until it is released")
-            if req.kind != "file" or req.content is None:
+            content = self.bodies.content(req) if req.kind == "file" else None
+            if content is None:
                 raise NotFound(f"request {request_id} is not a file export")
             audit.append(
                 s, who.name, "request.view_file", f"request:{req.id}", {"revision": req.revision}
             )
-            return req.filename or "file", req.content
+            return req.filename or "file", content
 
     def get(self, who: authz.Principal, request_id: int) -> dict[str, Any]:
         """One request, if ``who`` may see it."""
@@ -306,6 +310,7 @@ class Airlock:
         with self.db.session() as s:
             project = projects.get(s, slug)  # type: ignore[arg-type]
             authz.check_submit(who, project)
+            quotas.check_submission(s, self.settings, project)
             req = Request(
                 project=project,
                 requester=who.name,
@@ -314,7 +319,7 @@ class Airlock:
                 purpose=purpose,
                 state=State.SUBMITTED.value,
                 reasons=[],
-                **payload,
+                **self.bodies.columns(payload),
             )
             s.add(req)
             s.flush()
@@ -352,11 +357,9 @@ class Airlock:
                     "requests can be resubmitted"
                 )
             payload = self._payload(body, req.kind)
-            req.sql, req.filename, req.content = (
-                payload["sql"],
-                payload["filename"],
-                payload["content"],
-            )
+            quotas.check_submission(s, self.settings, req.project)
+            req.sql, req.filename = payload["sql"], payload["filename"]
+            self.bodies.attach(req, payload["content"])
             if isinstance(body.get("purpose"), str) and body["purpose"].strip():
                 req.purpose = body["purpose"][:5000]
             req.revision += 1
@@ -367,7 +370,7 @@ class Airlock:
                 who.name,
                 "request.resubmit",
                 f"request:{req.id}",
-                {"revision": req.revision, "sql": req.sql, "content_sha256": _sha(req.content)},
+                {"revision": req.revision, "sql": req.sql, "content_sha256": req.content_sha256},
             )
             return self.summary(req)
 
@@ -382,16 +385,10 @@ class Airlock:
 
     # ---------------------------------------------------------------- worker
 
-    def pending(self) -> list[tuple[str, int]]:
+    def pending(self) -> list[scheduling.WorkItem]:
         """Work a (re)started service must do so that nothing stays stuck, oldest first."""
         clean_staging(self.settings.releases_dir)
-        with self.db.session() as s:
-            rows = s.execute(
-                select(Request.id, Request.state)
-                .where(Request.state.in_(["submitted", "checking", "approved"]))
-                .order_by(Request.id)
-            ).all()
-        return [("release" if st == "approved" else "process", rid) for rid, st in rows]
+        return scheduling.runnable(self.db)
 
     def process(self, request_id: int) -> str | None:
         """Re-execute (or file-check) a submitted request and move it on; returns the new state."""
@@ -413,7 +410,7 @@ class Airlock:
                 "kind": req.kind,
                 "sql": req.sql,
                 "filename": req.filename,
-                "content": req.content,
+                "content": self.bodies.content(req),
                 "revision": req.revision,
                 "granted": [g.dataset for g in req.project.grants],
                 "u18": req.project.u18_approved,
@@ -572,7 +569,7 @@ class Airlock:
             req = self._request(s, request_id)
             if req.state != State.APPROVED.value:
                 return False
-            s.add(Release(request_id=req.id, path=str(path), files=hashes))
+            s.add(Release(request_id=req.id, path=str(path), files=hashes, **quotas.measure(files)))
             audit.append(
                 s,
                 SYSTEM,
@@ -592,8 +589,9 @@ class Airlock:
             files["result.csv"] = sink.getvalue().to_pybytes()
             files["result.parquet"] = req.result or table_to_parquet(table)
         else:
-            assert req.filename is not None and req.content is not None
-            files[req.filename] = req.content
+            content = self.bodies.content(req)
+            assert req.filename is not None and content is not None
+            files[req.filename] = content
         result_hashes = {n: {"sha256": _sha(b), "size": len(b)} for n, b in files.items()}
         events = s.scalars(select(Event).where(Event.request_id == req.id).order_by(Event.id))
         manifest = {
