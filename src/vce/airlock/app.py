@@ -23,8 +23,9 @@ from tornado import web
 
 from vce.airlock import audit, authz, projects
 from vce.airlock.config import in_networks
-from vce.airlock.errors import AirlockError, Forbidden, Invalid, NotFound
+from vce.airlock.errors import AirlockError, Forbidden, Invalid, NotFound, TooManyRequests
 from vce.airlock.openapi import openapi_document
+from vce.airlock.scheduling import Action
 from vce.airlock.views import Pages
 from vce.airlock.worker import Worker
 from vce.airlock.workflow import Airlock
@@ -125,6 +126,8 @@ class APIHandler(BaseHandler):
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, AirlockError):
             self.set_status(e.status)
+            if isinstance(e, TooManyRequests):
+                self.set_header("Retry-After", str(e.retry_after))
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             self.finish(json.dumps({"error": {"code": e.code, "message": e.message}}))
             return
@@ -186,7 +189,7 @@ class RequestsHandler(APIHandler):
         """Submit a request; it is checked in the background."""
         who = self.principal()
         created = self.airlock.submit(who, self.body())
-        self.worker.enqueue("process", created["id"])
+        self.worker.enqueue(Action.PROCESS, created["id"])
         self.send(created, 201)
 
 
@@ -204,7 +207,7 @@ class ResubmitHandler(APIHandler):
     def post(self, rid: str) -> None:
         """Replace the SQL (or file) of the request and check it again."""
         out = self.airlock.resubmit(self.principal(), _id(rid), self.body())
-        self.worker.enqueue("process", out["id"])
+        self.worker.enqueue(Action.PROCESS, out["id"])
         self.send(out)
 
 
@@ -226,7 +229,7 @@ class VotesHandler(APIHandler):
             self.principal(), _id(rid), body.get("decision"), body.get("comment")
         )
         if out["state"] == "approved":
-            self.worker.enqueue("release", out["id"])
+            self.worker.enqueue(Action.RELEASE, out["id"])
         self.send(out, 201)
 
 

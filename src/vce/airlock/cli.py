@@ -13,7 +13,8 @@ from vce.airlock.config import Settings
 def _db(url: str | None):  # type: ignore[no-untyped-def]
     from vce.airlock.db import Database
 
-    return Database(url or Settings.from_env().db_url)
+    settings = Settings.from_env()
+    return Database(url or settings.db_url, files_dir=settings.files_dir)
 
 
 @click.group()

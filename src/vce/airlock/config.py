@@ -12,6 +12,22 @@
 ``VCE_AIRLOCK_CSV_MAX_ROWS``            CSV file export row cap (default 5000)
 ``VCE_AIRLOCK_SANDBOX_NETWORKS``       comma-separated CIDRs of sandbox containers: release
                                         downloads from there are refused (outside only)
+``VCE_AIRLOCK_WORKERS``                 worker threads re-executing and releasing (default 2)
+``VCE_AIRLOCK_PROJECT_CONCURRENCY``     requests of one project worked on at the same time
+                                        (default 1): a flood from one project leaves the
+                                        other workers to the other projects
+``VCE_AIRLOCK_REQUESTS_PER_DAY``        submissions and resubmissions per project per UTC
+                                        day (default 200; 0: no limit); the next answers 429
+``VCE_AIRLOCK_RELEASED_ROWS_PER_WEEK``  rows released to a project per week (Monday 00:00
+                                        UTC on; default 1000000; 0: no limit); once reached,
+                                        new submissions answer 429 until the week ends
+``VCE_AIRLOCK_RELEASED_BYTES_PER_WEEK`` bytes of released data files per project per week
+                                        (default 1 GiB; 0: no limit), same rule
+``VCE_AIRLOCK_BODY_RETENTION_DAYS``     days the file of a finished (rejected, withdrawn,
+                                        released) file export is kept in ``<state>/files``
+                                        (default 30)
+``VCE_AIRLOCK_SWEEP_SECONDS``           how often a worker deletes expired file bodies
+                                        (default 3600; also once at start)
 ``VCE_AIRLOCK_FAULT_EXEC_DELAY``        fault-injection for crash tests only: seconds the
                                         worker sleeps inside re-execution (default 0)
 ``VCE_AIRLOCK_FAULT_RELEASE_DELAY``     fault-injection for crash tests only: seconds a
@@ -23,6 +39,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +95,22 @@ def in_networks(
     return any(addr in n for n in networks)
 
 
+def _positive(env: Mapping[str, str], key: str, default: str) -> int:
+    """An integer setting that must be at least 1.
+
+    >>> _positive({"VCE_AIRLOCK_WORKERS": "3"}, "VCE_AIRLOCK_WORKERS", "2")
+    3
+    """
+    raw = env.get(key, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise Invalid(f"{key}={raw!r}: must be a whole number of at least 1")
+    return value
+
+
 @dataclass
 class Settings:
     """Everything the airlock needs to run; :meth:`from_env` is what the service uses."""
@@ -91,11 +124,23 @@ class Settings:
     file_max_bytes: int = 16 * 1024 * 1024
     csv_max_rows: int = 5000
     sandbox_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    workers: int = 2
+    project_concurrency: int = 1
+    requests_per_day: int = 200
+    released_rows_per_week: int = 1_000_000
+    released_bytes_per_week: int = 1024**3
+    body_retention_days: float = 30.0
+    sweep_seconds: float = 3600.0
     fault_exec_delay: float = 0.0
     fault_release_delay: float = 0.0
 
+    @property
+    def files_dir(self) -> Path:
+        """Content-addressed folder of file-export bodies (see :mod:`vce.airlock.bodies`)."""
+        return self.state_dir / "files"
+
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``env`` (default ``os.environ``)."""
         e = os.environ if env is None else env
         state = Path(e.get("VCE_AIRLOCK_STATE_DIR", "airlock-state")).resolve()
@@ -110,6 +155,13 @@ class Settings:
             file_max_bytes=int(e.get("VCE_AIRLOCK_FILE_MAX_BYTES", str(16 * 1024 * 1024))),
             csv_max_rows=int(e.get("VCE_AIRLOCK_CSV_MAX_ROWS", "5000")),
             sandbox_networks=parse_networks(e.get("VCE_AIRLOCK_SANDBOX_NETWORKS", "")),
+            workers=_positive(e, "VCE_AIRLOCK_WORKERS", "2"),
+            project_concurrency=_positive(e, "VCE_AIRLOCK_PROJECT_CONCURRENCY", "1"),
+            requests_per_day=int(e.get("VCE_AIRLOCK_REQUESTS_PER_DAY", "200")),
+            released_rows_per_week=int(e.get("VCE_AIRLOCK_RELEASED_ROWS_PER_WEEK", "1000000")),
+            released_bytes_per_week=int(e.get("VCE_AIRLOCK_RELEASED_BYTES_PER_WEEK", str(1024**3))),
+            body_retention_days=float(e.get("VCE_AIRLOCK_BODY_RETENTION_DAYS", "30")),
+            sweep_seconds=float(e.get("VCE_AIRLOCK_SWEEP_SECONDS", "3600")),
             fault_exec_delay=float(e.get("VCE_AIRLOCK_FAULT_EXEC_DELAY", "0")),
             fault_release_delay=float(e.get("VCE_AIRLOCK_FAULT_RELEASE_DELAY", "0")),
         )

@@ -39,8 +39,12 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+def upgrade(engine: Engine, files_dir: Path | None = None, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (default the newest; idempotent).
+
+    ``files_dir`` is the airlock's body folder (``Settings.files_dir``): migrations that move
+    file bodies out of the database write there, and refuse to run without it if there are any.
+    """
     from alembic import command
     from alembic.config import Config
 
@@ -48,19 +52,24 @@ def upgrade(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        cfg.attributes["files_dir"] = files_dir
+        command.upgrade(cfg, revision)
 
 
 class Database:
     """An engine plus a session factory; ``with db.session() as s:`` commits or rolls back."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, files_dir: Path | None = None) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(url)
         if migrate:
-            upgrade(self.engine)
+            try:
+                upgrade(self.engine, files_dir)
+            except BaseException:
+                self.engine.dispose()
+                raise
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

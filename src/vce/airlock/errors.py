@@ -42,3 +42,21 @@ class Conflict(AirlockError):
 
     status = 409
     code = "conflict"
+
+
+class Gone(AirlockError):
+    """The object existed but was deleted on purpose (e.g. after its retention period)."""
+
+    status = 410
+    code = "gone"
+
+
+class TooManyRequests(AirlockError):
+    """A per-project rate limit or quota is reached; ``retry_after`` is when it resets."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, code: str | None = None, retry_after: int = 0) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after

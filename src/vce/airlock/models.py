@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -93,7 +94,10 @@ class Request(Base):
     purpose: Mapped[str] = mapped_column(Text)
     sql: Mapped[str | None] = mapped_column(Text)
     filename: Mapped[str | None] = mapped_column(String(255))
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # file exports only
+    # File exports only: the body lives in <state>/files/<sha256> (vce.airlock.bodies), not here.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    content_size: Mapped[int | None] = mapped_column(Integer)
+    content_expired: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     state: Mapped[str] = mapped_column(String(20))
     revision: Mapped[int] = mapped_column(Integer, default=1)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # re-executions started
@@ -152,6 +156,9 @@ class Release(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
     path: Mapped[str] = mapped_column(String(1000))
     files: Mapped[dict[str, Any]] = mapped_column(JSON)  # name -> {sha256, size}
+    # What the weekly quotas count (vce.airlock.quotas): facts the project was given.
+    released_rows: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    released_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

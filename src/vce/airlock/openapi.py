@@ -27,6 +27,14 @@ ERRORS = {
     "404": _json(_ref("Error"), "no such object"),
     "409": _json(_ref("Error"), "not possible in the object's current state"),
 }
+RATE_LIMITED = {
+    "429": _json(
+        _ref("Error"),
+        "a per-project limit is reached (requests per day, released rows or bytes per week); "
+        "the message names it and when it resets, `Retry-After` gives the seconds to wait",
+    )
+}
+GONE = {"410": _json(_ref("Error"), "the file was deleted after its retention period")}
 RID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 SLUG = {
     "name": "slug",
@@ -43,8 +51,9 @@ def _op(
     body: dict[str, Any] | None = None,
     params: list[dict[str, Any]] | None = None,
     status: str = "200",
+    more: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **ERRORS}}
+    op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **ERRORS, **(more or {})}}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if params:
@@ -193,6 +202,7 @@ def openapi_document(prefix: str = "/services/airlock/") -> dict[str, Any]:
                 _json(summary, "stored; checked in the background"),
                 body={"oneOf": [_ref("QueryExport"), _ref("FileExport")]},
                 status="201",
+                more=RATE_LIMITED,
             ),
         },
         "/api/requests/{id}": {
@@ -207,6 +217,7 @@ def openapi_document(prefix: str = "/services/airlock/") -> dict[str, Any]:
                 "Revise a denied or returned request",
                 _json(summary, "resubmitted"),
                 params=[RID],
+                more=RATE_LIMITED,
                 body={
                     "type": "object",
                     "properties": {
@@ -254,7 +265,7 @@ def openapi_document(prefix: str = "/services/airlock/") -> dict[str, Any]:
             "get": {
                 "summary": "The file of a file export (reviewers and administrators)",
                 "parameters": [RID],
-                "responses": {"200": {"description": "the file"}, **ERRORS},
+                "responses": {"200": {"description": "the file"}, **ERRORS, **GONE},
             },
         },
         "/api/requests/{id}/files/{name}": {

@@ -14,6 +14,7 @@ from tornado import web
 
 from vce.airlock import presenting
 from vce.airlock.errors import AirlockError
+from vce.airlock.scheduling import Action
 from vce.airlock.states import REVIEWABLE, State
 from vce.airlock.workflow import Airlock
 
@@ -132,7 +133,7 @@ class Pages:
                 comment = self.get_body_argument("comment", "") or None
                 out = self.airlock.vote(who, int(rid), decision, comment)
                 if out["state"] == "approved":
-                    self.worker.enqueue("release", out["id"])
+                    self.worker.enqueue(Action.RELEASE, out["id"])
                 self.redirect(f"{self.prefix}requests/{rid}")
 
         class CommentForm(Page):

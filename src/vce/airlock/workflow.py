@@ -26,7 +26,8 @@ import pyarrow.csv as pacsv
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vce.airlock import audit, authz, projection, projects
+from vce.airlock import audit, authz, projection, projects, quotas, scheduling
+from vce.airlock.bodies import BodyStore
 from vce.airlock.config import Settings
 from vce.airlock.db import Database
 from vce.airlock.errors import Conflict, Forbidden, Invalid, NotFound
@@ -35,7 +36,7 @@ from vce.airlock.filechecks import GENERATED_NAMES, check_file, check_filename
 from vce.airlock.filevalues import check_file_values
 from vce.airlock.models import Comment, Event, Project, Release, Request, Vote, utcnow
 from vce.airlock.release import clean_staging, write_atomically
-from vce.airlock.states import RESUBMITTABLE, RESUMABLE, REVIEWABLE, State, can_move
+from vce.airlock.states import RESUBMITTABLE, REVIEWABLE, State, can_move
 
 log = logging.getLogger("vce.airlock")
 DECISIONS = ("approve", "return", "reject")
@@ -66,7 +67,8 @@ class Airlock:
 
     def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.settings = settings
-        self.db = db or Database(settings.db_url)
+        self.db = db or Database(settings.db_url, files_dir=settings.files_dir)
+        self.bodies = BodyStore(settings.files_dir)  # file-export content, outside the database
         self.executor = Executor(settings.policy_path, settings.datasets)
 
     # ---------------------------------------------------------------- helpers
@@ -200,7 +202,7 @@ class Airlock:
             ),
             can_review=authz.can_review(who, req) and State(req.state) in REVIEWABLE,
             can_download=authz.can_download(who, req),
-            can_inspect=results_ok and req.kind == "file" and req.content is not None,
+            can_inspect=results_ok and req.kind == "file" and req.content_sha256 is not None,
         )
         if results_ok:
             return out
@@ -224,7 +226,8 @@ class Airlock:
         if req.kind != "file" or not (req.filename or "").lower().endswith(".csv"):
             return None
         try:
-            rows = list(csv.reader(io.StringIO((req.content or b"").decode("utf-8"))))
+            body = self.bodies.content_or_none(req) or b""
+            rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
         except (UnicodeDecodeError, csv.Error):
             return None
         if not rows:
@@ -238,12 +241,13 @@ class Airlock:
             authz.check_view(who, req)
             if not authz.can_see_results(who, req):
                 raise Forbidden("the file is shown to reviewers until it is released")
-            if req.kind != "file" or req.content is None:
+            content = self.bodies.content(req) if req.kind == "file" else None
+            if content is None:
                 raise NotFound(f"request {request_id} is not a file export")
             audit.append(
                 s, who.name, "request.view_file", f"request:{req.id}", {"revision": req.revision}
             )
-            return req.filename or "file", req.content
+            return req.filename or "file", content
 
     def get(self, who: authz.Principal, request_id: int) -> dict[str, Any]:
         """One request, if ``who`` may see it."""
@@ -340,6 +344,8 @@ class Airlock:
         with self.db.session() as s:
             project = projects.get(s, slug)  # type: ignore[arg-type]
             authz.check_submit(who, project)
+            quotas.check_submission(s, self.settings, project)
+            static, stored = self._static(kind, payload, project.u18_approved)
             req = Request(
                 project=project,
                 requester=who.name,
@@ -348,12 +354,11 @@ class Airlock:
                 purpose=purpose,
                 state=State.SUBMITTED.value,
                 reasons=[],
-                **payload,
+                **self.bodies.columns(stored),
             )
             s.add(req)
             s.flush()
             s.add(Event(request_id=req.id, actor=who.name, from_state=None, to_state="submitted"))
-            static = self._static(req)
             audit.append(
                 s,
                 who.name,
@@ -372,14 +377,21 @@ class Airlock:
             self._settle_static(s, req, static)
             return self.view(s, who, req)
 
-    def _static(self, req: Request) -> Outcome:
-        """The check that reads nothing but the request: its verdict may be shown at once."""
-        if req.kind == "query":
-            return self.executor.static(req.sql or "", req.project.u18_approved)
-        rep = self._file_report(req.filename or "", req.content or b"")
+    def _static(
+        self, kind: str, payload: dict[str, Any], u18_approved: bool
+    ) -> tuple[Outcome, dict[str, Any]]:
+        """The check that reads nothing but the request: its verdict may be shown at once.
+
+        Returns it with the payload to store: a file that passes is kept as the checks rewrote
+        it (a PNG re-encoded from its pixels), which is what reviewers inspect and a release
+        holds.
+        """
+        if kind == "query":
+            return self.executor.static(payload["sql"] or "", u18_approved), payload
+        rep = self._file_report(payload["filename"], payload["content"])
         if rep.content is not None:
-            req.content = rep.content  # what reviewers see and a release holds: re-encoded
-        return Outcome(not rep.reasons, rep.reasons, rep.to_dict())
+            payload = payload | {"content": rep.content}
+        return Outcome(not rep.reasons, rep.reasons, rep.to_dict()), payload
 
     def _settle_static(self, s: Session, req: Request, static: Outcome) -> None:
         """Deny a request the static check refused, with its reasons (researcher-safe)."""
@@ -422,11 +434,10 @@ class Airlock:
                     "resubmitted"
                 )
             payload = self._payload(body, req.kind)
-            req.sql, req.filename, req.content = (
-                payload["sql"],
-                payload["filename"],
-                payload["content"],
-            )
+            quotas.check_submission(s, self.settings, req.project)
+            static, stored = self._static(req.kind, payload, req.project.u18_approved)
+            req.sql, req.filename = payload["sql"], payload["filename"]
+            self.bodies.attach(req, stored["content"])
             if isinstance(body.get("purpose"), str) and body["purpose"].strip():
                 req.purpose = body["purpose"][:5000]
             req.revision += 1
@@ -437,9 +448,9 @@ class Airlock:
                 who.name,
                 "request.resubmit",
                 f"request:{req.id}",
-                {"revision": req.revision, "sql": req.sql, "content_sha256": _sha(req.content)},
+                {"revision": req.revision, "sql": req.sql, "content_sha256": req.content_sha256},
             )
-            self._settle_static(s, req, self._static(req))
+            self._settle_static(s, req, static)
             return self.view(s, who, req)
 
     def withdraw(self, who: authz.Principal, request_id: int) -> dict[str, Any]:
@@ -456,16 +467,10 @@ class Airlock:
 
     # ---------------------------------------------------------------- worker
 
-    def pending(self) -> list[tuple[str, int]]:
+    def pending(self) -> list[scheduling.WorkItem]:
         """Work a (re)started service must do so that nothing stays stuck, oldest first."""
         clean_staging(self.settings.releases_dir)
-        with self.db.session() as s:
-            rows = s.execute(
-                select(Request.id, Request.state)
-                .where(Request.state.in_([st.value for st in RESUMABLE]))
-                .order_by(Request.id)
-            ).all()
-        return [("release" if st == "approved" else "process", rid) for rid, st in rows]
+        return scheduling.runnable(self.db)
 
     def process(self, request_id: int) -> str | None:
         """Re-execute (or file-check) a submitted request and move it on; returns the new state."""
@@ -487,7 +492,7 @@ class Airlock:
                 "kind": req.kind,
                 "sql": req.sql,
                 "filename": req.filename,
-                "content": req.content,
+                "content": self.bodies.content(req),
                 "revision": req.revision,
                 "granted": [g.dataset for g in req.project.grants],
                 "u18": req.project.u18_approved,
@@ -667,7 +672,7 @@ class Airlock:
             req = self._request(s, request_id)
             if req.state != State.APPROVED.value:
                 return False
-            s.add(Release(request_id=req.id, path=str(path), files=hashes))
+            s.add(Release(request_id=req.id, path=str(path), files=hashes, **quotas.measure(files)))
             audit.append(
                 s,
                 SYSTEM,
@@ -687,10 +692,11 @@ class Airlock:
             files["result.csv"] = sink.getvalue().to_pybytes()
             files["result.parquet"] = req.result or table_to_parquet(table)
         else:
-            assert req.filename is not None and req.content is not None
+            content = self.bodies.content(req)
+            assert req.filename is not None and content is not None
             if req.filename.lower() in GENERATED_NAMES:  # stored before names were checked
                 raise Conflict(f"export {req.filename!r} would replace a file the release writes")
-            files[req.filename] = req.content
+            files[req.filename] = content
         result_hashes = {n: {"sha256": _sha(b), "size": len(b)} for n, b in files.items()}
         events = s.scalars(select(Event).where(Event.request_id == req.id).order_by(Event.id))
         manifest = {
