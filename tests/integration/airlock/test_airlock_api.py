@@ -32,6 +32,20 @@ def _query(sql: str = GOOD_SQL, project: str = "p1") -> dict:
     }
 
 
+def file_body(filename: str, content: bytes, project: str = "p1", name: str = "figure") -> dict:
+    """The JSON body of a file export request."""
+    import base64
+
+    return {
+        "kind": "file",
+        "project": project,
+        "name": name,
+        "purpose": "paper",
+        "filename": filename,
+        "content_base64": base64.b64encode(content).decode(),
+    }
+
+
 def submit(hub: Hub, user: str = "alice", project: str = "p1", sql: str = GOOD_SQL) -> int:
     r = call(hub, user, "POST", "api/requests", json=_query(sql, project))
     assert r.status_code == 201, r.text

@@ -17,7 +17,7 @@ from airlock_hub import Hub, running_hub, who
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, select, text, update
-from test_airlock_api import call, wait_checked
+from test_airlock_api import call, file_body, wait_checked
 
 from vce.airlock import projects
 from vce.airlock.config import Settings
@@ -321,14 +321,7 @@ def test_inspect_link_of_an_expired_body_answers_410(limited_hub: Hub) -> None:
         "alice",
         "POST",
         "api/requests",
-        json={
-            "kind": "file",
-            "project": "p1",
-            "name": "Table 1",
-            "purpose": "paper",
-            "filename": "table1.csv",
-            "content_base64": base64.b64encode(CSV).decode(),
-        },
+        json=file_body("table1.csv", CSV, name="Table 1"),
     )
     assert r.status_code == 201, r.text
     rid = r.json()["id"]

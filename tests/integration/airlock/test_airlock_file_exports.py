@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from airlock_hub import Hub, who
 from PIL import Image, PngImagePlugin
-from test_airlock_api import call, wait_checked
+from test_airlock_api import call, file_body, wait_checked
 
 from vce.airlock.errors import Conflict
 from vce.airlock.filechecks import check_file
@@ -258,14 +258,7 @@ def test_unsafe_file_names_are_refused_at_submission(hub: Hub, name: str) -> Non
         "alice",
         "POST",
         "api/requests",
-        json={
-            "kind": "file",
-            "project": "p1",
-            "name": "figure",
-            "purpose": "paper",
-            "filename": name,
-            "content_base64": base64.b64encode(b"region,n\nDE,15\n").decode(),
-        },
+        json=file_body(name, b"region,n\nDE,15\n", name="figure"),
     )
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "invalid_filename"
@@ -284,14 +277,7 @@ def test_content_disposition_of_a_name_stored_before_validation(hub: Hub, stored
         "alice",
         "POST",
         "api/requests",
-        json={
-            "kind": "file",
-            "project": "p1",
-            "name": "chart",
-            "purpose": "paper",
-            "filename": "chart.png",
-            "content_base64": base64.b64encode(sent).decode(),
-        },
+        json=file_body("chart.png", sent, name="chart"),
     )
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
