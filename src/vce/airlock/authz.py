@@ -153,5 +153,5 @@ def check_download(who: Principal, req: Request) -> None:
     """Raise unless :func:`can_download`."""
     if not is_member(req.project, who):
         raise Forbidden(f"only members of {req.project.slug} can download its releases")
-    if req.state != State.RELEASED.value:
-        raise Forbidden(f"request {req.id} is {req.state}, not released")
+    if req.state != State.RELEASED.value:  # not which state: a member must not learn it here
+        raise Forbidden(f"request {req.id} has not been released")
