@@ -107,7 +107,12 @@ def _returned_then_released(h: Hub, project: str, probe_sql: str) -> tuple[dict,
     timestamps = sorted(manifest.json()["timestamps"])
     page = _call(h, "alice", "GET", f"requests/{rid}").text
     history = [[e["actor"], e["from"], e["to"], e["note"]] for e in detail["events"]]
-    seen = [history, detail["reasons"], timestamps, page.split('<table id="events">')[1]]
+    seen = [
+        history,
+        detail["reasons"],
+        timestamps,
+        page.split('<table id="events">')[1].split("</table>")[0],
+    ]
     return staff, _normalised(seen)
 
 
