@@ -14,6 +14,7 @@ staff's view shows the probe is real:
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -131,3 +132,41 @@ def test_a_release_does_not_disclose_an_earlier_revisions_trusted_run(
     history, _, timestamps, _ = seen_b
     assert not [e for e in history if e[2] in HIDDEN_STATES or e[1] in HIDDEN_STATES], history
     assert not set(timestamps) & set(HIDDEN_STATES), timestamps
+
+
+def _page(h: Hub, rid: int) -> str:
+    """The request page, without the project's earlier releases (ids differ by construction)."""
+    return _call(h, "alice", "GET", f"requests/{rid}").text.split("<h2>Earlier releases")[0]
+
+
+def test_a_file_the_data_check_flags_reads_like_one_it_does_not(twin_hub: Hub) -> None:
+    """A file naming the one minor: flagged on ``pb`` only, by the data-consulting check."""
+    content = base64.b64encode(f"word\n{TARGET_NAME}\n".encode()).decode()
+    body = {"kind": "file", "name": "probe", "purpose": "probe", "filename": "words.txt"}
+    seen, staff = [], []
+    for project in ("pa", "pb"):
+        answer = _call(
+            twin_hub,
+            "alice",
+            "POST",
+            "api/requests",
+            json=body | {"project": project, "content_base64": content},
+        )
+        assert answer.status_code == 201, answer.text
+        rid = answer.json()["id"]
+        staff.append(_settled(twin_hub, rid))
+        seen.append(
+            _normalised(
+                [
+                    answer.json(),
+                    _call(twin_hub, "alice", "GET", f"api/requests/{rid}").json(),
+                    _call(twin_hub, "alice", "GET", f"api/requests?project={project}").json(),
+                    _page(twin_hub, rid),
+                    _call(twin_hub, "alice", "GET", f"api/requests/{rid}/content").json(),
+                    _downloads_refused(twin_hub, rid),
+                    _call(twin_hub, "alice", "POST", f"api/requests/{rid}/withdraw").json(),
+                ]
+            )
+        )
+    assert [s["state"] for s in staff] == ["awaiting_review", "blocked"], staff
+    assert seen[0] == seen[1], "the researcher tells the file checks apart:\n" + _diff(*seen)
