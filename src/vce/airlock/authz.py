@@ -127,6 +127,16 @@ def check_comment(who: Principal, req: Request, private: bool) -> None:
         raise Forbidden(f"{who.name} may not add {what} to request {req.id}")
 
 
+def can_see_run(who: Principal, req: Request) -> bool:
+    """See the trusted run as it happened (every revision's outcome, notes and timing).
+
+    Eligible reviewers and administrators only, before and after release: a release discloses
+    what reviewers approved — the released revision's results — not how earlier revisions
+    fared (see :mod:`vce.airlock.projection`).
+    """
+    return can_review(who, req) or who.is_admin
+
+
 def can_see_results(who: Principal, req: Request) -> bool:
     """See what re-execution computed (preview rows, check counts) before it is released.
 
@@ -134,7 +144,7 @@ def can_see_results(who: Principal, req: Request) -> bool:
     so before release only eligible reviewers and administrators see them; showing them to
     project members would let them skip the review. After release members have the files.
     """
-    if can_review(who, req) or who.is_admin:
+    if can_see_run(who, req):
         return True
     return req.state == State.RELEASED.value and is_member(req.project, who)
 
@@ -153,5 +163,5 @@ def check_download(who: Principal, req: Request) -> None:
     """Raise unless :func:`can_download`."""
     if not is_member(req.project, who):
         raise Forbidden(f"only members of {req.project.slug} can download its releases")
-    if req.state != State.RELEASED.value:
-        raise Forbidden(f"request {req.id} is {req.state}, not released")
+    if req.state != State.RELEASED.value:  # not which state: a member must not learn it here
+        raise Forbidden(f"request {req.id} has not been released")

@@ -12,7 +12,9 @@ from researcher-safe facts:
 * the static decision (:func:`vce.policy.execute.static_check`: a function of the SQL and the
   policy alone), shown at once as ``denied`` with the rules;
 * reviewers' words and votes (public comments, approvals, returned, rejected);
-* the release, once there is one.
+* the release, once there is one: the released revision's results, report and provenance
+  (what reviewers approved) — but still not the trusted run's moves, notes or timing, so
+  an earlier revision a reviewer returned stays as undisclosed as it was.
 
 Every internal state between a passed static check and a reviewer's first vote
 (``submitted``, ``checking``, ``awaiting_review``, ``blocked``) reads as ``submitted``; after a
@@ -114,6 +116,7 @@ def researcher_view(full: dict[str, Any]) -> dict[str, Any]:
     """
     state = public_state(full["state"], full.get("approvals") or 0)
     static_only = full["state"] == State.DENIED.value
+    released = full["state"] == State.RELEASED.value
     out = {
         "id": full["id"],
         "state": state,
@@ -125,7 +128,7 @@ def researcher_view(full: dict[str, Any]) -> dict[str, Any]:
         "revision": full["revision"],
         "created": full["created"],
         "updated": full.get("public_updated") or full["created"],
-        "reasons": list(full.get("reasons") or []) if static_only else [],
+        "reasons": list(full.get("reasons") or []) if static_only or released else [],
     }
     if "events" not in full:  # a summary
         return out
@@ -134,17 +137,17 @@ def researcher_view(full: dict[str, Any]) -> dict[str, Any]:
         purpose=full["purpose"],
         sql=full["sql"],
         filename=full["filename"],
-        report=full["report"] if static_only else None,
-        provenance=None,
+        report=full["report"] if static_only or released else None,
+        provenance=full["provenance"] if released else None,
         approvals_required=full["approvals_required"],
         approvals=full["approvals"],
-        preview=None,
+        preview=full["preview"] if released else None,
         votes=full["votes"],
         comments=[c for c in full["comments"] if not c["private"]],
         events=events,
-        release=None,
+        release=full["release"] if released else None,
         can_review=False,
-        can_download=False,
-        can_inspect=False,
+        can_download=full["can_download"] if released else False,
+        can_inspect=full["can_inspect"] if released else False,
     )
     return out

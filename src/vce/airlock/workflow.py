@@ -132,7 +132,7 @@ class Airlock:
 
     def view(self, s: Session, who: authz.Principal, req: Request) -> dict[str, Any]:
         """A request's summary as ``who`` may see it (a researcher: the projection)."""
-        if authz.can_see_results(who, req):
+        if authz.can_see_run(who, req):
             return self.summary(req)
         full = self.summary(req) | {"approvals": len(self._approvals(s, req))}
         full["public_updated"] = self._public_updated(s, [req.id]).get(req.id)
@@ -204,7 +204,7 @@ class Airlock:
             can_download=authz.can_download(who, req),
             can_inspect=results_ok and req.kind == "file" and req.content_sha256 is not None,
         )
-        if results_ok:
+        if authz.can_see_run(who, req):
             return out
         out["public_updated"] = self._public_updated(s, [req.id]).get(req.id)
         return projection.researcher_view(out)
@@ -698,7 +698,16 @@ class Airlock:
                 raise Conflict(f"export {req.filename!r} would replace a file the release writes")
             files[req.filename] = content
         result_hashes = {n: {"sha256": _sha(b), "size": len(b)} for n, b in files.items()}
-        events = s.scalars(select(Event).where(Event.request_id == req.id).order_by(Event.id))
+        # Project members read the manifest: researchers' and reviewers' moves only, like
+        # every other view of theirs (no earlier revision's trusted outcome, no run timing).
+        events = projection.public_events(
+            [
+                {"to": e.to_state, "from": e.from_state, "created": e.created}
+                for e in s.scalars(
+                    select(Event).where(Event.request_id == req.id).order_by(Event.id)
+                )
+            ]
+        )
         manifest = {
             "request": {
                 "id": req.id,
@@ -719,7 +728,7 @@ class Airlock:
             ],
             "timestamps": {
                 "submitted": _iso(req.created),
-                **{f"{e.to_state}": _iso(e.created) for e in events},
+                **{e["to"]: _iso(e["created"]) for e in events},
             },
             "files": result_hashes,
         }
