@@ -16,7 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vce.data.manifest import MANIFEST, read_manifest, sha256_file
+from vce.data.manifest import MANIFEST, read_manifest, sandbox_view, sha256_file
+from vce.data.schema import SANDBOX_MANIFESTS
 from vce.policy.model import DEFAULT_POLICY_PATH, Policy, load_policy
 
 
@@ -31,17 +32,25 @@ class Outcome:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def dataset_provenance(name: str, root: Path) -> dict[str, Any]:
-    """Name, version and file hashes of one dataset, from its ``manifest.json``."""
+def dataset_provenance(name: str, root: Path, u18_approved: bool = True) -> dict[str, Any]:
+    """Name, version and hashes of the files of one dataset a project's run may read.
+
+    A release's manifest goes to the project: for a project without U18 approval it names
+    neither the real minors' files nor the hash of the full manifest (which would show when
+    the minors' partition changed), only the adult view's (:func:`vce.data.manifest.sandbox_view`).
+    """
     if not (root / MANIFEST).exists():
         return {"name": name, "version": None, "manifest_sha256": None, "files": {}}
     manifest = read_manifest(root)
+    audiences = ("adult", "minor") if u18_approved else ("adult",)
+    view = manifest if u18_approved else sandbox_view(manifest, audiences)
+    whole = root / (MANIFEST if u18_approved else SANDBOX_MANIFESTS[("adult",)])
     return {
         "name": name,
         "dataset": manifest.get("name", name),
         "version": manifest.get("version"),
-        "manifest_sha256": sha256_file(root / MANIFEST),
-        "files": {f["path"]: f["sha256"] for t in manifest["tables"].values() for f in t["files"]},
+        "manifest_sha256": sha256_file(whole) if whole.is_file() else None,
+        "files": {f["path"]: f["sha256"] for t in view["tables"].values() for f in t["files"]},
     }
 
 
@@ -69,7 +78,9 @@ class Executor:
         """Where the data and the rules came from, for the manifest."""
         return {
             "datasets": [
-                dataset_provenance(n, self.datasets[n]) for n in granted if n in self.datasets
+                dataset_provenance(n, self.datasets[n], u18_approved)
+                for n in granted
+                if n in self.datasets
             ],
             "policy": {"path": str(self.policy_path), "sha256": self.policy_sha256},
             "u18_approved": u18_approved,

@@ -501,7 +501,7 @@ class Airlock:
             time.sleep(self.settings.fault_exec_delay)
         outcome = self._check(job)
         with self.db.session() as s:
-            req = self._request(s, request_id)
+            req = self._request(s, request_id, lock=True)  # a withdraw may have come meanwhile
             if req.state != State.CHECKING.value or req.revision != job["revision"]:
                 return None
             req.reasons = outcome.reasons

@@ -381,3 +381,20 @@ def test_reviewers_inspect_file_exports(airlock: Airlock) -> None:
     with pytest.raises(Forbidden):
         airlock.request_content(who("bob"), rid)
     assert airlock.get(who("alice"), rid)["preview"] is None
+
+
+def test_a_release_names_only_the_files_its_project_may_read(
+    airlock: Airlock, dataset: Path
+) -> None:
+    """p1 has no U18 approval: its release must state nothing about the real minors' files
+    (their hashes change when the minors' partition does), nor the full manifest's hash."""
+    rid = checked(airlock)
+    airlock.vote(who("rev1"), rid, "approve")
+    airlock.vote(who("rev2"), rid, "approve")
+    airlock.release(rid)
+    manifest = json.loads(airlock.release_file(who("alice"), rid, "manifest.json"))
+    (ds,) = manifest["datasets"]
+    assert ds["files"] and not [p for p in ds["files"] if "audience=minor" in p]
+    full = hashlib.sha256((dataset / "manifest.json").read_bytes()).hexdigest()
+    assert ds["manifest_sha256"] not in (None, full)
+    assert "audience=minor" not in json.dumps(airlock.get(who("alice"), rid)["provenance"])
