@@ -454,6 +454,8 @@ def static_check(sql: str, ctx: Context) -> tuple[Decision, Rewritten | None, li
         rw = rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved)
     except (ContributorsUnknown, RowExportNotAllowed) as e:
         return decision, None, [Violation(e.rule, str(e))]
+    except Exception as e:  # deny, never crash: the rewrite reads no data (SQL + policy only)
+        return decision, None, [Violation("internal-error", f"the rewrite failed ({e!r})")]
     return decision, rw, []
 
 

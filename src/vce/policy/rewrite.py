@@ -503,8 +503,12 @@ class _Rewriter:
                     continue
                 test = exp.Is(this=joined, expression=exp.Null())
                 conj.replace(test if negated else exp.Not(this=test))
+        # aggregates of this scope only: ``count(*)`` inside ``(SELECT count(*) FROM t)`` does
+        # not make ``SELECT (SELECT count(*) FROM t)`` an aggregating SELECT
         aggregating = bool(sel.args.get("group")) or any(
-            _is_agg(a) for e in sel.expressions for a in e.find_all(exp.AggFunc)
+            _is_agg(a) and a.parent_select is sel
+            for e in sel.expressions
+            for a in e.find_all(exp.AggFunc)
         )
         for key in ("expressions", "where", "having", "order"):
             val = sel.args.get(key)
@@ -518,16 +522,15 @@ class _Rewriter:
                         continue
                     alias = f"{SCALAR_PREFIX}{self._next()}"
                     name = sub.this.named_selects[0]
-                    sel.append(
-                        "joins",
-                        exp.Join(
-                            this=exp.Subquery(
-                                this=sub.this.copy(),
-                                alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
-                            ),
-                            kind="CROSS",
-                        ),
+                    lifted = exp.Subquery(
+                        this=sub.this.copy(),
+                        alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
                     )
+                    if sel.args.get("from") or sel.args.get("from_"):
+                        sel.append("joins", exp.Join(this=lifted, kind="CROSS"))
+                    else:  # ``SELECT (SELECT count(*) FROM t)``: its one row is the FROM
+                        key_ = "from_" if "from_" in sel.arg_types else "from"
+                        sel.set(key_, exp.From(this=lifted))
                     ref: exp.Expression = _col(name, alias)
                     inside_agg = False
                     node = sub.parent
@@ -963,9 +966,10 @@ class _Rewriter:
         are a dimension column of a table it reads. Sets ``_relation`` (its FROM SQL, which the
         statistics are computed over), ``_is_dim`` and ``_fixed``.
         """
-        if self._in_union or sel.args.get("laterals") or not sources:
+        from_ = sel.args.get("from") or sel.args.get("from_")
+        if self._in_union or sel.args.get("laterals") or not sources or from_ is None:
             return
-        src = (sel.args.get("from") or sel.args.get("from_")).this
+        src = from_.this
         joins = sel.args.get("joins") or []
         alias, table, lay = sources[0]
         if joins:  # base tables joined (unnest included): the joined rows are the relation
