@@ -12,6 +12,7 @@ from types import ModuleType
 
 from vce.policy.rules import (
     correlated_subquery,
+    count_arithmetic,
     cte_shadows_table,
     free_text_group_by,
     free_text_output,
@@ -27,6 +28,7 @@ from vce.policy.rules import (
     measure_output,
     parse,
     protected_aggregate,
+    quantile_level,
     row_export_minors,
     row_level_output,
     select_only,
@@ -68,6 +70,8 @@ RULES: tuple[ModuleType, ...] = (
     identifier_comparison,
     protected_aggregate,
     single_value_aggregate,
+    quantile_level,
+    count_arithmetic,
     free_text_output,
     free_text_group_by,
     measure_output,
