@@ -17,6 +17,7 @@ CHECK_NAMES = {
     "minor_rows": "No row-level data about under-18s",
     "rounding": "Counts rounded",
     "dominance": "No single person dominates a sum",
+    "order_statistic": "Enough people on both sides of each quantile",
     "row_limit": "Row limit",
     "byte_limit": "Size limit",
 }

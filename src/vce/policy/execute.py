@@ -29,6 +29,7 @@ from vce.policy.checks import (
     cells,
     dominance,
     minor_rows,
+    order_statistic,
     rounding,
     row_limit,
     threshold,
@@ -118,7 +119,7 @@ def _final_sql(rw: Rewritten, fast: bool = False) -> str:
     if fast and rw.fast_sql:
         return rw.fast_sql  # dominance bounds are inline: no side query, no join
     main = rw.sql
-    if not rw.dominance:
+    if not rw.dominance and not rw.order_stats:
         return main
     parts = [
         f"WITH {HELPER_PREFIX}main AS (SELECT *, row_number() OVER () AS {HELPER_PREFIX}ord "
@@ -130,6 +131,13 @@ def _final_sql(rw: Rewritten, fast: bool = False) -> str:
         parts[-1] += f", d{i}.__vce_top AS __vce_dtop{i}, d{i}.__vce_total AS __vce_dtot{i}"
         on = " AND ".join(f'm."{g}" IS NOT DISTINCT FROM d{i}."{g}"' for g in rw.group_keys)
         joins.append(f"LEFT JOIN ({d.sql}) AS d{i} ON {on or 'TRUE'}")
+    for i, o in enumerate(rw.order_stats):
+        parts[-1] += (
+            f", coalesce(q{i}.__vce_below, 0) AS __vce_qlo{i}, "
+            f"coalesce(q{i}.__vce_above, 0) AS __vce_qhi{i}"
+        )
+        on = " AND ".join(f'm."{g}" IS NOT DISTINCT FROM q{i}."{g}"' for g in rw.group_keys)
+        joins.append(f"LEFT JOIN ({o.sql}) AS q{i} ON {on or 'TRUE'}")
     return (
         f"{parts[0]} {parts[1]} FROM {HELPER_PREFIX}main AS m {' '.join(joins)} "
         f"ORDER BY m.{HELPER_PREFIX}ord"
@@ -200,6 +208,14 @@ class _Evaluator:
             dominance.NAME: CheckOutcome(
                 dominance.NAME, thresholds={"n": th.dominance_n, "k": th.dominance_k}
             ),
+            order_statistic.NAME: CheckOutcome(
+                order_statistic.NAME,
+                thresholds={
+                    "min_entities": th.min_entities,
+                    "u18.min_entities": th.u18_min_entities,
+                },
+                detail="distinct entities strictly below and strictly above each quantile",
+            ),
         }
         self.kept: list[pa.RecordBatch] = []
         self.kept_rows = 0
@@ -236,6 +252,17 @@ class _Evaluator:
             lambda known: tb.per_row(batch, known),
             lambda top: dominance.failing(top, total, self.th.dominance_k),
         )
+
+    def _order_statistics(
+        self, count: Callable[[str], np.ndarray], need: Any, n: int
+    ) -> np.ndarray | None:
+        """Rows where a quantile has too few entities strictly below or above it."""
+        fail = None
+        for i in range(len(self.rw.order_stats)):
+            need_row = np.broadcast_to(need, (n,))
+            f = order_statistic.failing(count(f"__vce_qlo{i}"), count(f"__vce_qhi{i}"), need_row)
+            fail = f if fail is None else fail | f
+        return fail
 
     def add(self, batch: pa.RecordBatch) -> None:
         rw, th = self.rw, self.th
@@ -301,6 +328,7 @@ class _Evaluator:
                 else minor_rows.failing(raw, minor_raw),
             ),
             (dominance.NAME, dom),
+            (order_statistic.NAME, self._order_statistics(count, need, n)),
         ]
         suppressed: np.ndarray | None = None
         for name, mask in masks:
@@ -454,6 +482,8 @@ def static_check(sql: str, ctx: Context) -> tuple[Decision, Rewritten | None, li
         rw = rewrite(sql, ctx.policy, minors_possible=ctx.u18_approved)
     except (ContributorsUnknown, RowExportNotAllowed) as e:
         return decision, None, [Violation(e.rule, str(e))]
+    except Exception as e:  # deny, never crash: the rewrite reads no data (SQL + policy only)
+        return decision, None, [Violation("internal-error", f"the rewrite failed ({e!r})")]
     return decision, rw, []
 
 

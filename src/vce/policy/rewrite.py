@@ -18,9 +18,11 @@ window functions, ``UNION``/``INTERSECT``/``EXCEPT``, recursive CTEs, table func
 than ``UNNEST``) raises :class:`ContributorsUnknown`, and the query is denied, never run on a
 guess.
 
-The outermost SELECT also gets rounding of counts (see :mod:`vce.policy.checks.rounding`)
-and, for sums of measures that declare dominance, the group keys needed to compute the
-top-n share in a side query (see :mod:`vce.policy.checks.dominance`).
+The outermost SELECT also gets rounding of every count-like value (see
+:mod:`vce.policy.countlike` and :mod:`vce.policy.checks.rounding`), for sums of measures that
+declare dominance the group keys needed to compute the top-n share in a side query (see
+:mod:`vce.policy.checks.dominance`), and for quantiles a side query counting the entities
+strictly below and above each (see :mod:`vce.policy.checks.order_statistic`).
 """
 
 from __future__ import annotations
@@ -48,18 +50,30 @@ from vce.policy.bounds import (
     volatile,
 )
 from vce.policy.checks.rounding import rounded_sql
+from vce.policy.countlike import (
+    INDICATOR,
+    constant_values,
+    count_product,
+    is_count_aggregate,
+    is_indicator_avg,
+)
 from vce.policy.model import ColumnClass, Policy
 
 HELPER_PREFIX = "__vce_"
 DOMINANCE_BUCKETS_PER_N = 2  # buckets per dominant contributor: the bound's floor is 1/2
 SCALAR_PREFIX = "__vce_sq"
-COUNT_FUNCS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
 
 
 class ContributorsUnknown(ValueError):
     """The engine cannot compute a query's contributors exactly; the query must be denied."""
 
     rule = "contributors-unknown"
+
+
+class CountArithmetic(ContributorsUnknown):
+    """An output multiplies a count with another statistic (see :mod:`vce.policy.countlike`)."""
+
+    rule = "count-arithmetic"
 
 
 class RowExportNotAllowed(ValueError):
@@ -87,6 +101,8 @@ class Layout:
     flags: dict[str, str] = field(default_factory=dict)  # helper name -> kind (row/set)
     raw_tables: set[str] = field(default_factory=set)  # base tables whose rows pass unaggregated
     count_columns: set[str] = field(default_factory=set)  # outputs that are plain counts
+    indicator_columns: set[str] = field(default_factory=set)  # outputs that are 0/1 (or bool)
+    aggregated: bool = False  # each row is a group (its outputs are statistics)
     dominance_columns: set[str] = field(default_factory=set)  # outputs built from such measures
 
 
@@ -96,6 +112,46 @@ class DominanceSum:
 
     output: str
     sql: str  # returns the group keys __vce_g<i>, __vce_top, __vce_total
+
+
+@dataclass(frozen=True)
+class OrderStatistic:
+    """A released quantile or median: the side query counting entities below and above it."""
+
+    output: str
+    sql: str  # returns the group keys __vce_g<i>, __vce_below, __vce_above
+
+
+QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile, exp.ApproxQuantile)
+
+
+def _quantile_units(node: exp.Expression) -> list[exp.Expression]:
+    """Order-statistic aggregates under ``node``: ``WITHIN GROUP`` calls as one unit.
+
+    >>> q = sqlglot.parse_one("SELECT median(a), percentile_cont(0.5) WITHIN GROUP "
+    ...     "(ORDER BY b), quantile_disc(c, 0.9) FROM t", read="duckdb")
+    >>> [type(u).__name__ for u in _quantile_units(q)]
+    ['Median', 'WithinGroup', 'PercentileDisc']
+    """
+    out: list[exp.Expression] = []
+    for n in node.find_all(*QUANTILES, exp.WithinGroup):
+        if isinstance(n, exp.WithinGroup):
+            if isinstance(n.this, QUANTILES):
+                out.append(n)
+        elif not isinstance(n.parent, exp.WithinGroup):
+            out.append(n)
+    return out
+
+
+def _quantile_measure(unit: exp.Expression) -> exp.Expression:
+    """The expression a quantile orders (``x`` of ``median(x)`` or ``... ORDER BY x``)."""
+    if isinstance(unit, exp.WithinGroup):
+        order = unit.expression
+        items = order.expressions if isinstance(order, exp.Order) else [order]
+        if len(items) != 1:
+            raise ContributorsUnknown("a quantile ordered by several expressions")
+        return items[0].this if isinstance(items[0], exp.Ordered) else items[0]
+    return unit.this
 
 
 @dataclass(frozen=True)
@@ -109,6 +165,7 @@ class Rewritten:
     rounded_columns: tuple[str, ...]
     dominance: tuple[DominanceSum, ...]
     group_keys: tuple[str, ...]
+    order_stats: tuple[OrderStatistic, ...]
     output_columns: tuple[str, ...]
     tables: frozenset[str] = frozenset()  # base tables the query reads (views to create)
     strict_slots: tuple[str, ...] = ()  # count columns that must meet thresholds even at 0
@@ -216,6 +273,14 @@ def _cell_conditions(sel: exp.Select) -> list[exp.Expression]:
     return out
 
 
+def _ancestors(node: exp.Expression, root: exp.Expression) -> Iterable[exp.Expression]:
+    """Ancestors of ``node`` strictly below ``root``."""
+    up = node.parent
+    while up is not None and up is not root:
+        yield up
+        up = up.parent
+
+
 def _output_name(e: exp.Expression) -> str:
     return e.alias_or_name
 
@@ -256,6 +321,7 @@ class _Rewriter:
         self._exprs: dict[int, dict[str, exp.Expression]] = {}
         self._src_cache: dict[int, list[tuple[str, str, Layout | None]]] = {}
         self.dominance: list[DominanceSum] = []
+        self.order_stats: list[OrderStatistic] = []
         self.group_keys: list[str] = []
         self.rounded: list[str] = []
         self.base_tables: set[str] = set()
@@ -311,10 +377,10 @@ class _Rewriter:
         walk(u)
         self._in_union = self._in_union or top
         layouts = [self.select(b, ctes, top, finalize=False) for b in branches]
-        if top and self.dominance:
+        if top and (self.dominance or self.order_stats):
             raise ContributorsUnknown(
-                "dominance of sums cannot be checked across UNION ALL branches; "
-                "export each branch as its own query"
+                "dominance of sums and order statistics cannot be checked across UNION ALL "
+                "branches; export each branch as its own query"
             )
         names = sorted({s for lay in layouts for s in lay.slots})
         flags = sorted({f for lay in layouts for f in lay.flags})
@@ -323,6 +389,8 @@ class _Rewriter:
             merged.raw_tables |= lay.raw_tables
         first = layouts[0]
         merged.count_columns = set(first.count_columns)
+        merged.indicator_columns = set.intersection(*(lay.indicator_columns for lay in layouts))
+        merged.aggregated = any(lay.aggregated for lay in layouts)
         merged.dominance_columns = set().union(*(lay.dominance_columns for lay in layouts))
         for name in names:
             kinds = {lay.slots[name].kind for lay in layouts if name in lay.slots}
@@ -410,13 +478,18 @@ class _Rewriter:
         layout = Layout()
         by_alias = {a: (t, lay) for a, t, lay in sources}
         layout.count_columns = self._count_outputs(sel, by_alias)
+        layout.indicator_columns = self._indicator_outputs(sel, by_alias)
+        layout.aggregated = aggregating
+        self._check_count_products(sel, by_alias, aggregating)
         layout.dominance_columns = self._dominance_outputs(sel, by_alias)
         self._relation, self._is_dim, self._fixed = None, None, Fixed()
         if top and self.fast:
             self._find_relation(sel, sources)
+        self._check_quantile_places(sel, top and aggregating)
         if aggregating:
             if top:
                 self._plan_dominance(sel, by_alias, exprs)
+                self._plan_order_stats(sel, by_alias, exprs)
                 self._plan_cells(sel, exprs, inner)
             counted = top or scalar
             for name, slot in inner.slots.items():
@@ -503,8 +576,12 @@ class _Rewriter:
                     continue
                 test = exp.Is(this=joined, expression=exp.Null())
                 conj.replace(test if negated else exp.Not(this=test))
+        # aggregates of this scope only: ``count(*)`` inside ``(SELECT count(*) FROM t)`` does
+        # not make ``SELECT (SELECT count(*) FROM t)`` an aggregating SELECT
         aggregating = bool(sel.args.get("group")) or any(
-            _is_agg(a) for e in sel.expressions for a in e.find_all(exp.AggFunc)
+            _is_agg(a) and a.parent_select is sel
+            for e in sel.expressions
+            for a in e.find_all(exp.AggFunc)
         )
         for key in ("expressions", "where", "having", "order"):
             val = sel.args.get(key)
@@ -518,16 +595,15 @@ class _Rewriter:
                         continue
                     alias = f"{SCALAR_PREFIX}{self._next()}"
                     name = sub.this.named_selects[0]
-                    sel.append(
-                        "joins",
-                        exp.Join(
-                            this=exp.Subquery(
-                                this=sub.this.copy(),
-                                alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
-                            ),
-                            kind="CROSS",
-                        ),
+                    lifted = exp.Subquery(
+                        this=sub.this.copy(),
+                        alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)),
                     )
+                    if sel.args.get("from") or sel.args.get("from_"):
+                        sel.append("joins", exp.Join(this=lifted, kind="CROSS"))
+                    else:  # ``SELECT (SELECT count(*) FROM t)``: its one row is the FROM
+                        key_ = "from_" if "from_" in sel.arg_types else "from"
+                        sel.set(key_, exp.From(this=lifted))
                     ref: exp.Expression = _col(name, alias)
                     inside_agg = False
                     node = sub.parent
@@ -660,7 +736,10 @@ class _Rewriter:
     def _check_windows(
         sel: exp.Select, windows: list[exp.Window], top: bool, rows_are_groups: bool
     ) -> None:
-        """Allow only totals over released groups: ``sum(count(*)) OVER (PARTITION BY ...)``.
+        """Allow only totals over groups: ``sum(count(*)) OVER (PARTITION BY ...)``.
+
+        (The static rule ``window-function`` now denies these too, before the rewrite runs:
+        they are computed before suppression and so add up withheld groups as well.)
 
         Also over the rows of an aggregated CTE or derived table (each row a group).
         Such a window is an aggregate of a set of groups that contains the row's own group,
@@ -773,10 +852,66 @@ class _Rewriter:
                 out.add(_output_name(p))
         return out
 
+    def _is_bool(self, col: exp.Column, by_alias: dict[str, tuple[str, Layout | None]]) -> bool:
+        """A boolean base column, or an inner query's output that is 0/1 on every row."""
+        src = self._source_of(col, by_alias)
+        if src is None:
+            return False
+        table, lay = src
+        if lay is None:
+            t = TABLES.get(table)
+            return t is not None and t.columns.get(col.name, "").upper() == "BOOLEAN"
+        return col.name in lay.indicator_columns
+
+    def _indicator_outputs(
+        self, sel: exp.Select, by_alias: dict[str, tuple[str, Layout | None]]
+    ) -> set[str]:
+        out = set()
+        for p in sel.expressions:
+            vals = constant_values(p.unalias(), lambda c: self._is_bool(c, by_alias))
+            if vals is not None and vals <= INDICATOR:
+                out.add(_output_name(p))
+        return out
+
+    def _check_count_products(
+        self, sel: exp.Select, by_alias: dict[str, tuple[str, Layout | None]], aggregating: bool
+    ) -> None:
+        """Deny an output multiplying a count with another statistic (``avg(x) * count(*)``).
+
+        The static rule ``count-arithmetic`` sees aggregates of one SELECT; here the
+        statistics may also be columns of an aggregated inner query or a lifted scalar
+        subquery (``avg(x) * (SELECT count(*) …)``), whose layouts say which are counts.
+        """
+        for p in sel.expressions:
+            terms: list[exp.Expression] = []
+            for node in p.find_all(exp.AggFunc, exp.Column):
+                if isinstance(node, exp.AggFunc):
+                    if (
+                        aggregating
+                        and _is_agg(node)
+                        and not any(isinstance(a, exp.AggFunc) for a in _ancestors(node, p))
+                    ):
+                        terms.append(node)
+                    continue
+                src = self._source_of(node, by_alias)
+                if src is None or src[1] is None or not src[1].aggregated:
+                    continue
+                if not any(isinstance(a, exp.AggFunc) for a in _ancestors(node, p)):
+                    terms.append(node)
+            found = count_product(p, terms, lambda t: self._is_count_like(t, by_alias))
+            if found is not None:
+                raise CountArithmetic(
+                    f"{_output_name(p)!r} multiplies the count {found[0].sql('duckdb')} with "
+                    f"{found[1].sql('duckdb')}, which rebuilds a total whose checks never ran; "
+                    "release the total itself (sum(...)) or the two values as separate columns"
+                )
+
     def _is_count_like(
         self, e: exp.Expression, by_alias: dict[str, tuple[str, Layout | None]]
     ) -> bool:
-        if isinstance(e, COUNT_FUNCS):
+        if isinstance(e, exp.Filter):
+            e = e.this
+        if is_count_aggregate(e, lambda c: self._is_bool(c, by_alias)):
             return True
         if isinstance(e, exp.Sum) and isinstance(e.this, exp.Column):
             e = e.this
@@ -833,30 +968,14 @@ class _Rewriter:
                     )
                 if not base:
                     continue
-                group = sel.args.get("group")
-                if group is not None and (
-                    group.args.get("rollup")
-                    or group.args.get("cube")
-                    or group.args.get("grouping_sets")
-                    or group.args.get("all")
-                ):
-                    raise ContributorsUnknown(
-                        "dominance with ROLLUP/CUBE/GROUPING SETS/GROUP BY ALL cannot be "
-                        "checked exactly; list the GROUP BY keys"
-                    )
-                keys = list(group.expressions) if group is not None else []
                 table, _ = by_alias[base[0].table]
                 tpol = self.policy.tables[table]
                 if not tpol.entity:
                     continue  # no people behind the rows: nothing to dominate
+                keys = self._group_keys(sel, exprs)
                 ent = _col(tpol.entity[0], base[0].table)
                 if self.fast:
                     self._inline_dominance_bound(s.this, ent, exprs)
-                if not self.group_keys:
-                    for i, k in enumerate(keys):
-                        name = f"{HELPER_PREFIX}g{i}"
-                        self.group_keys.append(name)
-                        exprs[name] = k.copy()
                 side = sel.copy()
                 side.set("order", None)
                 side.set("limit", None)
@@ -883,6 +1002,102 @@ class _Rewriter:
                     f"{'GROUP BY ' + gnames if keys else ''}"
                 )
                 self.dominance.append(DominanceSum(_output_name(p), sql))
+
+    def _group_keys(
+        self, sel: exp.Select, exprs: dict[str, exp.Expression]
+    ) -> list[exp.Expression]:
+        """The outermost GROUP BY keys, output as ``__vce_g<i>`` for the side queries' joins."""
+        group = sel.args.get("group")
+        if group is not None and (
+            group.args.get("rollup")
+            or group.args.get("cube")
+            or group.args.get("grouping_sets")
+            or group.args.get("all")
+        ):
+            raise ContributorsUnknown(
+                "dominance and order statistics with ROLLUP/CUBE/GROUPING SETS/GROUP BY ALL "
+                "cannot be checked exactly; list the GROUP BY keys"
+            )
+        keys = list(group.expressions) if group is not None else []
+        if not self.group_keys:
+            for i, k in enumerate(keys):
+                name = f"{HELPER_PREFIX}g{i}"
+                self.group_keys.append(name)
+                exprs[name] = k.copy()
+        return keys
+
+    def _check_quantile_places(self, sel: exp.Select, outermost_grouped: bool) -> None:
+        """Order statistics only as outputs of the outermost aggregating SELECT, where checked."""
+        for node in _scope_nodes(sel):
+            for unit in _quantile_units(node):
+                if unit.parent_select is not sel:
+                    continue
+                top = unit
+                while top.parent is not sel:
+                    top = top.parent
+                in_output = top.arg_key == "expressions"
+                if not outermost_grouped or not in_output:
+                    raise ContributorsUnknown(
+                        f"{unit.sql('duckdb')}: a quantile or median is checked for the people "
+                        "below and above it only as an output of the outermost GROUP BY; "
+                        "compute it there"
+                    )
+
+    def _plan_order_stats(
+        self,
+        sel: exp.Select,
+        by_alias: dict[str, tuple[str, Layout | None]],
+        exprs: dict[str, exp.Expression],
+    ) -> None:
+        """For each released quantile, the side query counting entities below and above it.
+
+        The side query reads the same rows as the group (FROM, joins, WHERE, the quantile's
+        own FILTER folded into its argument), recomputes the quantile per group exactly as
+        the query does, and counts the distinct entities of the measure's table whose value
+        is strictly below and strictly above it (:mod:`vce.policy.checks.order_statistic`).
+        """
+        for p in sel.expressions:
+            for unit in _quantile_units(p):
+                measure = _quantile_measure(unit)
+                tables = []
+                for c in measure.find_all(exp.Column):
+                    src = self._source_of(c, by_alias)
+                    if src is None:
+                        continue
+                    if src[1] is not None:
+                        raise ContributorsUnknown(
+                            f"{unit.sql('duckdb')}: a quantile of values computed by an inner "
+                            "query cannot be checked for the people below and above it yet; "
+                            "compute it over a table's column"
+                        )
+                    tpol = self.policy.tables.get(src[0])
+                    if tpol is not None and tpol.entity:
+                        tables.append((c.table, tpol.entity[0]))
+                if not tables:
+                    continue  # a quantile over rows about no one (shops, products)
+                alias, entity = tables[0]
+                keys = self._group_keys(sel, exprs)
+                value = measure.copy()
+                if isinstance(unit.parent, exp.Filter):
+                    value = exp.Case(
+                        ifs=[exp.If(this=unit.parent.expression.this.copy(), true=value)]
+                    )
+                side = sel.copy()
+                for arg in ("order", "limit", "offset", "having", "group"):
+                    side.set(arg, None)
+                gk = [_alias(k.copy(), f"{HELPER_PREFIX}g{i}") for i, k in enumerate(keys)]
+                side.set(
+                    "expressions",
+                    [*gk, _alias(_col(entity, alias), "__vce_ent"), _alias(value, "__vce_v")],
+                )
+                q = unit.copy()
+                target = _quantile_measure(q)
+                target.replace(exp.column("__vce_v"))
+                self.order_stats.append(
+                    OrderStatistic(
+                        _output_name(p), _order_stat_sql(side.sql("duckdb"), q, len(keys))
+                    )
+                )
 
     def _plan_cells(self, sel: exp.Select, exprs: dict[str, exp.Expression], inner: Layout) -> None:
         """Count the people behind each *conditional* aggregate of the outermost SELECT.
@@ -963,9 +1178,10 @@ class _Rewriter:
         are a dimension column of a table it reads. Sets ``_relation`` (its FROM SQL, which the
         statistics are computed over), ``_is_dim`` and ``_fixed``.
         """
-        if self._in_union or sel.args.get("laterals") or not sources:
+        from_ = sel.args.get("from") or sel.args.get("from_")
+        if self._in_union or sel.args.get("laterals") or not sources or from_ is None:
             return
-        src = (sel.args.get("from") or sel.args.get("from_")).this
+        src = from_.this
         joins = sel.args.get("joins") or []
         alias, table, lay = sources[0]
         if joins:  # base tables joined (unnest included): the joined rows are the relation
@@ -1137,6 +1353,19 @@ class _Rewriter:
     def _sources_cache(self, sel: exp.Select) -> list[tuple[str, str, Layout | None]]:
         return self._src_cache.get(id(sel), [])
 
+    @staticmethod
+    def _rounded_ratio(node: exp.Expression, avg: exp.Expression, base: int) -> exp.Expression:
+        """``avg(e)`` (maybe with FILTER) of a 0/1 ``e`` as ``round(sum(e)) / round(count(e))``."""
+        parts = []
+        for agg in (exp.Sum(this=avg.this.copy()), exp.Count(this=avg.this.copy())):
+            full = agg
+            if isinstance(node, exp.Filter):
+                full = exp.Filter(this=agg, expression=node.expression.copy())
+            parts.append(rounded_sql(full.sql("duckdb"), base))
+        return sqlglot.parse_one(
+            f"(CAST({parts[0]} AS DOUBLE) / NULLIF({parts[1]}, 0))", read="duckdb"
+        )
+
     def _round_counts(
         self, sel: exp.Select, by_alias: dict[str, tuple[str, Layout | None]]
     ) -> None:
@@ -1156,14 +1385,22 @@ class _Rewriter:
             while isinstance(head, exp.Cast | exp.Paren):
                 head = head.this
 
+            def is_bool(c: exp.Column) -> bool:
+                return self._is_bool(c, by_alias)
+
             def fix(node: exp.Expression, head: exp.Expression = head) -> exp.Expression:
                 nonlocal touched
-                if isinstance(node, exp.Filter) and isinstance(node.this, COUNT_FUNCS):
-                    touched = True  # count(*) FILTER (WHERE ...): round the filtered count
-                    return sqlglot.parse_one(rounded_sql(node.sql("duckdb"), base), "duckdb")
-                if isinstance(node, COUNT_FUNCS) and _is_agg(node):
+                agg = node.this if isinstance(node, exp.Filter) else node
+                if not isinstance(agg, exp.AggFunc) or not _is_agg(agg):
+                    agg = None
+                if agg is not None and is_count_aggregate(agg, is_bool):
+                    # count(*), sum(1), count_if(c), also with FILTER (WHERE ...): round the
+                    # (filtered) count
                     touched = True
                     return sqlglot.parse_one(rounded_sql(node.sql("duckdb"), base), "duckdb")
+                if agg is not None and is_indicator_avg(agg, is_bool):
+                    touched = True  # avg of a 0/1 indicator: the ratio of two rounded counts
+                    return self._rounded_ratio(node, agg, base)
                 if node is head and self._is_count_like(node, by_alias):
                     # a count passed through from an inner scope, or a sum of such counts
                     touched = True
@@ -1177,6 +1414,25 @@ class _Rewriter:
                 self.rounded.append(name)
             new.append(q)
         sel.set("expressions", new)
+
+
+def _order_stat_sql(inner_sql: str, quantile: exp.Expression, n_keys: int) -> str:
+    """Per group, distinct entities strictly below and strictly above ``quantile`` of its rows.
+
+    ``inner_sql`` returns one row per base row: ``__vce_g<i>`` keys, ``__vce_ent``, ``__vce_v``.
+    """
+    g = [f'"{HELPER_PREFIX}g{i}"' for i in range(n_keys)]
+    keys = ", ".join(g)
+    on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM q.{k}" for k in g) or "TRUE"
+    by = f" GROUP BY {', '.join('r.' + k for k in g)}" if g else ""
+    q = quantile.sql("duckdb")
+    return (
+        f"SELECT {', '.join('r.' + k for k in g) + ', ' if g else ''}"
+        "count(DISTINCT r.__vce_ent) FILTER (WHERE r.__vce_v < q.__vce_q) AS __vce_below, "
+        "count(DISTINCT r.__vce_ent) FILTER (WHERE r.__vce_v > q.__vce_q) AS __vce_above "
+        f"FROM ({inner_sql}) AS r JOIN (SELECT {keys + ', ' if g else ''}{q} AS __vce_q "
+        f"FROM ({inner_sql}){' GROUP BY ' + keys if g else ''}) AS q ON {on}{by}"
+    )
 
 
 def _chain_to_union_all(node: exp.Expression) -> None:
@@ -1289,6 +1545,8 @@ def _rewrite_both(
 ) -> Rewritten:
     if exact is None:
         exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
+    if exact.order_stats:  # (no bound for order statistics: counted exactly, by side query)
+        return exact
     fast = _rewrite(tree, policy, minors_possible, True, stats)
     if fast.sql == exact.sql or fast.false_flags != exact.false_flags:
         return exact  # (the checks read one set of helper columns for both)
@@ -1334,6 +1592,7 @@ def _rewrite(
         rounded_columns=tuple(dict.fromkeys(rw.rounded)),
         dominance=tuple(rw.dominance),
         group_keys=tuple(rw.group_keys),
+        order_stats=tuple(rw.order_stats),
         output_columns=outputs,
         tables=frozenset(rw.base_tables),
         strict_slots=strict,

@@ -4,6 +4,7 @@ Queries are generated from a small grammar (tables and joins, dimensions, filter
 aggregates, a conditional count_if cell, optional nesting: per-day counts per group). For each one, the test computes the true group
 sizes with its own SQL (see ``policy_oracle.py``) and checks every released row against them, and
 that every group the oracle says is safe (and that has no dominance-checked sum) is released.
+A median is released only with enough authors strictly below and above it, recomputed here.
 """
 
 from __future__ import annotations
@@ -121,6 +122,25 @@ class Spec:
         group = f" GROUP BY {', '.join(self.dims)}" if self.dims else ""
         return f"SELECT {', '.join(cols)} FROM {src}{where}{group}"
 
+    def median_sql(self) -> str | None:
+        """Per group, distinct authors strictly below and above the median (None: no median)."""
+        if self.nested or "median(v.like_count)" not in self.aggs:
+            return None
+        src, _, _, _ = SHAPES[self.shape]
+        where = f" WHERE {' AND '.join(self.filters)}" if self.filters else ""
+        keys = [f"k{i}" for i in range(len(self.dims))]
+        dims = "".join(f"{d} AS k{i}, " for i, d in enumerate(self.dims))
+        on = " AND ".join(f"b.{k} IS NOT DISTINCT FROM g.{k}" for k in keys) or "TRUE"
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        bgroup = f" GROUP BY {', '.join('b.' + k for k in keys)}" if keys else ""
+        bkeys = "".join(f"b.{k}, " for k in keys)
+        return (
+            f"WITH b AS (SELECT {dims}v.author_id AS e, v.like_count AS x FROM {src}{where}), "
+            f"g AS (SELECT {''.join(k + ', ' for k in keys)}median(x) AS q FROM b{group}) "
+            f"SELECT {bkeys}count(DISTINCT b.e) FILTER (WHERE b.x < g.q), "
+            f"count(DISTINCT b.e) FILTER (WHERE b.x > g.q) FROM b JOIN g ON {on}{bgroup}"
+        )
+
     @property
     def dominance_checked(self) -> bool:
         return any(a.startswith("sum(") for a in self.aggs) and not self.nested
@@ -155,6 +175,7 @@ def passes(row: tuple, n_dims: int) -> bool:
 )
 @given(spec=specs(), u18=st.booleans())
 def test_no_released_row_breaks_a_threshold(dataset: Path, spec: Spec, u18: bool) -> None:
+    """Released rows pass every threshold and the median's below/above count; safe ones leave."""
     ctx = Context(policy=POLICY, u18_approved=u18)
     res = run_checked(spec.sql(), ctx, [dataset], timeout_s=30)
     assume(res.decision.allowed)  # the grammar stays inside what static analysis allows
@@ -163,14 +184,26 @@ def test_no_released_row_breaks_a_threshold(dataset: Path, spec: Spec, u18: bool
         key(r[: len(spec.dims)]): r
         for r in plain_connection(dataset, u18).execute(spec.oracle_sql()).fetchall()
     }
+    sides = {}  # the median's people strictly below and above it, per group
+    if spec.median_sql() is not None:
+        n = len(spec.dims)
+        for r in plain_connection(dataset, u18).execute(spec.median_sql()).fetchall():
+            sides[key(r[:n])] = r[n:]
+
+    def ok(k: tuple) -> bool:
+        row = truth[k]
+        need = TH.u18_min_entities if row[-1] else TH.min_entities
+        below, above = sides.get(k, (need, need))
+        return passes(row, len(spec.dims)) and below >= need and above >= need
+
     released = res.table.to_pylist()
     seen = set()
     for row in released:
         k = key(tuple(row[f"k{i}"] for i in range(len(spec.dims))))
         assert k in truth, (spec.sql(), row)
-        assert passes(truth[k], len(spec.dims)), (spec.sql(), row, truth[k])
+        assert ok(k), (spec.sql(), row, truth[k], sides.get(k))
         seen.add(k)
-    safe = {k for k, r in truth.items() if passes(r, len(spec.dims))}
+    safe = {k for k in truth if ok(k)}
     if not spec.dominance_checked:
         assert safe <= seen, (spec.sql(), sorted(safe - seen, key=str)[:5])
     assert len(released) + res.suppressed_rows == len(truth) or spec.dominance_checked

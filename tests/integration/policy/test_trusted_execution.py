@@ -257,6 +257,7 @@ def test_report_contract(dataset: Path) -> None:
         "cell_threshold",
         "minor_rows",
         "dominance",
+        "order_statistic",
         "rounding",
         "row_limit",
         "byte_limit",
@@ -402,15 +403,15 @@ def test_small_cells_inside_large_groups_are_suppressed(dataset: Path, aggregate
     assert cells.failed == sum(1 for c in truth.values() if 0 < c < 10) > 0
 
 
-def test_share_of_total_over_groups_is_released_with_rounded_counts(dataset: Path) -> None:
+def test_share_of_total_over_groups_is_denied_before_running(dataset: Path) -> None:
+    """A window over groups adds up suppressed groups too (issue 14): denied, nothing read."""
     sql = (
         "WITH weekly AS (SELECT date_trunc('week', create_time) AS week, count(*) AS n "
         "FROM videos GROUP BY 1) SELECT week, n, n * 1.0 / sum(n) OVER () AS share FROM weekly"
     )
     res = run_checked(sql, ctx(), [dataset])
-    assert res.allowed and res.table.num_rows > 10
-    rows = res.table.to_pylist()
-    assert all(r["n"] % 5 == 0 for r in rows) and 0.99 < sum(r["share"] for r in rows) <= 1.0001
+    assert not res.allowed and not res.files_read
+    assert [v.rule for v in res.reasons] == ["window-function"]
 
 
 def test_markdown_report_names_every_check_and_the_release(dataset: Path) -> None:

@@ -12,6 +12,7 @@ from types import ModuleType
 
 from vce.policy.rules import (
     correlated_subquery,
+    count_arithmetic,
     cte_shadows_table,
     failing_cast,
     free_text_group_by,
@@ -28,6 +29,7 @@ from vce.policy.rules import (
     measure_output,
     parse,
     protected_aggregate,
+    quantile_level,
     row_export_minors,
     row_level_output,
     select_only,
@@ -70,6 +72,8 @@ RULES: tuple[ModuleType, ...] = (
     failing_cast,
     protected_aggregate,
     single_value_aggregate,
+    quantile_level,
+    count_arithmetic,
     free_text_output,
     free_text_group_by,
     measure_output,

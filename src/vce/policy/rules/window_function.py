@@ -2,13 +2,17 @@
 
 ``row_number() OVER (PARTITION BY author_id …)`` or ``lag(view_count) OVER (…)`` computes
 per-person values. A window over an already grouped result (a share of a weekly total:
-``sum(count(*)) OVER (PARTITION BY week)``) cannot single anyone out.
+``sum(count(*)) OVER (PARTITION BY week)``) is computed before suppression, so it adds up the
+groups that are withheld too: ``sum(sum(x)) OVER ()`` minus the released groups' sums is the
+withheld groups' sum, one person's value when one person was behind it. Until windows are
+computed over the released rows only, every window is denied; shares and totals of released
+groups are computed from the release itself.
 
 >>> from vce.policy.analyze import rules_of
 >>> "window-function" in rules_of("SELECT count(*) FROM (SELECT row_number() OVER (PARTITION BY author_id ORDER BY create_time) AS rn FROM videos) t WHERE rn = 1")
 True
 >>> rules_of("SELECT region_code, count(*) * 1.0 / sum(count(*)) OVER () AS share FROM videos GROUP BY 1")
-[]
+['window-function']
 """  # noqa: E501
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from vce.policy.rules._base import Check, show
 from vce.policy.violations import Violation
 
 RULE = "window-function"
-SUMMARY = "window functions over individual rows or keyed by protected columns"
+SUMMARY = "window functions (over persons, or over groups that include suppressed ones)"
 
 
 def check_tree(c: Check) -> Iterator[Violation]:
@@ -35,7 +39,7 @@ def check_tree(c: Check) -> Iterator[Violation]:
 
 
 def check_facts(c: Check) -> Iterator[Violation]:
-    """Windows run in grouped SELECTs with dimension or aggregate keys."""
+    """No window: over rows it singles out persons, over groups it sums suppressed ones."""
     assert c.facts is not None
     for fact in c.facts["window"]:
         over_groups, _ranking = fact.extra
@@ -50,5 +54,13 @@ def check_facts(c: Check) -> Iterator[Violation]:
             yield c.violation(
                 RULE,
                 f"{show(fact.node)} partitions or orders by an identifier, free text or measure",
+                fact.node,
+            )
+        else:
+            yield c.violation(
+                RULE,
+                f"{show(fact.node)} runs over groups, suppressed ones (too few people) included: "
+                "its total minus the released groups is a withheld group's value; release the "
+                "groups and compute shares or totals from the released rows",
                 fact.node,
             )

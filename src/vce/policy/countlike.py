@@ -1,0 +1,199 @@
+"""Which aggregates are counts, also in disguise, and which arithmetic rebuilds a sum from one.
+
+A released count is rounded (:mod:`vce.policy.checks.rounding`), so the count must be
+recognised whatever it is written as: ``count(*)``, ``count_if(c)``, but also ``sum(1)``,
+``sum(CASE WHEN c THEN 1 ELSE 0 END)`` or ``sum(is_verified::INT)`` — a sum of a 0/1
+*indicator* is the number of rows where it is 1. A sum of other constants (``sum(5)``,
+``sum(CASE WHEN c THEN 2 ELSE 0 END)``) is a count times a constant that rounding to a base
+cannot hide (``5 × n`` rounded to 5 is exact); it is denied. ``avg`` of an indicator is a
+ratio of two counts and is released as the ratio of the two rounded counts.
+
+Rounding alone does not stop a count from multiplying another statistic back into the one
+that was withheld: ``avg(x) * count(*)`` is ``sum(x)``, whose dominance was never checked.
+:func:`count_product` finds such products (also written ``avg(x) / (1.0 / count(*))``) so the
+query is denied. Dividing by a count (an average) or adding one is not a product.
+
+The classification is shared by the static rule (``count-arithmetic``, ``constant-sum``) and the
+rewrite that rounds counts, so they cannot disagree about what a count is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import pairwise
+
+from sqlglot import exp
+
+IsBool = Callable[[exp.Column], bool]
+INDICATOR = frozenset({0.0, 1.0, None})
+_BOOLEAN = (exp.Predicate, exp.Connector, exp.Not, exp.Exists, exp.Boolean)
+# nodes through which a value keeps its role in a product or ratio
+_TRANSPARENT = (
+    exp.Paren,
+    exp.Cast,
+    exp.TryCast,
+    exp.Neg,
+    exp.Round,
+    exp.Abs,
+    exp.Nullif,
+    exp.Coalesce,
+    exp.Alias,
+)
+_ARITH = (exp.Mul, exp.Div, exp.Add, exp.Sub)
+COUNT_AGGS = (exp.Count, exp.CountIf, exp.ApproxDistinct)
+
+
+def constant_values(e: exp.Expression | None, is_bool: IsBool) -> frozenset | None:
+    """The values ``e`` can take when they do not depend on any measure (``None``: they do).
+
+    >>> import sqlglot
+    >>> f = lambda s: constant_values(sqlglot.parse_one(s), lambda c: c.name == "flag")
+    >>> sorted(f("CASE WHEN a > 1 THEN 1 ELSE 0 END")), f("x"), sorted(f("CAST(flag AS INT)"))
+    ([0.0, 1.0], None, [0.0, 1.0])
+    >>> f("IF(a = 1, 2, NULL)") == {2.0, None}, f("CASE WHEN a THEN x ELSE 0 END")
+    (True, None)
+    """
+    if e is None or isinstance(e, exp.Null):
+        return frozenset({None})
+    if isinstance(e, exp.Boolean):
+        return frozenset({1.0 if e.this else 0.0})
+    if isinstance(e, exp.Literal):
+        if e.is_string:
+            return None
+        return frozenset({float(e.this)})
+    if isinstance(e, exp.Neg):
+        inner = constant_values(e.this, is_bool)
+        return None if inner is None else frozenset(None if v is None else -v for v in inner)
+    if isinstance(e, exp.Paren | exp.Cast | exp.TryCast):
+        return constant_values(e.this, is_bool)
+    if isinstance(e, exp.Column):
+        return frozenset({0.0, 1.0}) if is_bool(e) else None
+    if isinstance(e, _BOOLEAN):
+        return frozenset({0.0, 1.0})
+    if isinstance(e, exp.Case):
+        parts = [constant_values(i.args.get("true"), is_bool) for i in e.args.get("ifs") or []]
+        parts.append(constant_values(e.args.get("default"), is_bool))
+    elif isinstance(e, exp.If):
+        parts = [
+            constant_values(e.args.get("true"), is_bool),
+            constant_values(e.args.get("false"), is_bool),
+        ]
+    else:
+        return None
+    if any(p is None for p in parts):
+        return None
+    return frozenset().union(*parts)  # type: ignore[arg-type]
+
+
+def _argument(agg: exp.Expression) -> exp.Expression | None:
+    arg = agg.this
+    if isinstance(arg, exp.Distinct):
+        return None  # sum(DISTINCT 1) is 1: not a count
+    return arg
+
+
+def is_indicator_sum(agg: exp.Expression, is_bool: IsBool) -> bool:
+    """``sum`` of a 0/1 indicator: the number of rows where it is 1 (a count)."""
+    if not isinstance(agg, exp.Sum):
+        return False
+    vals = constant_values(_argument(agg), is_bool)
+    return vals is not None and vals <= INDICATOR
+
+
+def is_constant_sum(agg: exp.Expression, is_bool: IsBool) -> bool:
+    """``sum`` of constants that are not all 0/1: a count times a constant (``sum(5)``).
+
+    >>> import sqlglot
+    >>> [is_constant_sum(sqlglot.parse_one(s), lambda c: False)
+    ...  for s in ("sum(5)", "sum(1)", "sum(x)", "sum(CASE WHEN a THEN 2 ELSE 0 END)")]
+    [True, False, False, True]
+    """
+    if not isinstance(agg, exp.Sum):
+        return False
+    vals = constant_values(_argument(agg), is_bool)
+    return vals is not None and not vals <= INDICATOR
+
+
+def is_indicator_avg(agg: exp.Expression, is_bool: IsBool) -> bool:
+    """``avg`` of a 0/1 indicator: a ratio of two counts."""
+    if not isinstance(agg, exp.Avg):
+        return False
+    vals = constant_values(_argument(agg), is_bool)
+    return vals is not None and vals <= INDICATOR and vals != {None}
+
+
+def is_count_aggregate(agg: exp.Expression, is_bool: IsBool) -> bool:
+    """A count, however written: ``count``, ``count_if``, ``approx_count_distinct``, ``sum(1)``.
+
+    >>> import sqlglot
+    >>> [is_count_aggregate(sqlglot.parse_one(s), lambda c: c.name == "flag")
+    ...  for s in ("count(*)", "count_if(a > 1)", "sum(1)", "sum(flag)", "sum(x)", "avg(1)")]
+    [True, True, True, True, False, False]
+    """
+    return isinstance(agg, COUNT_AGGS) or is_indicator_sum(agg, is_bool)
+
+
+def _path(node: exp.Expression, root: exp.Expression) -> list[exp.Expression]:
+    """``node`` and its ancestors up to ``root`` (inclusive)."""
+    out = [node]
+    while out[-1] is not root and out[-1].parent is not None:
+        out.append(out[-1].parent)
+    return out
+
+
+def _polarity(path: list[exp.Expression], upto: exp.Expression) -> tuple[int, bool]:
+    """(+1 numerator / -1 denominator relative to ``upto``, only arithmetic on the way)."""
+    sign, plain = 1, True
+    for child, parent in pairwise(path):
+        if isinstance(parent, exp.Div) and child is parent.expression:
+            sign = -sign
+        if parent is upto:
+            break
+        if not isinstance(parent, _ARITH + _TRANSPARENT + (exp.Filter,)):
+            plain = False
+    return sign, plain
+
+
+def count_product(
+    root: exp.Expression,
+    terms: list[exp.Expression],
+    is_count: Callable[[exp.Expression], bool],
+) -> tuple[exp.Expression, exp.Expression] | None:
+    """A (count, other statistic) pair that ``root`` multiplies together, else ``None``.
+
+    ``terms`` are the aggregates (or columns holding an inner query's aggregates) under
+    ``root``. Two terms meeting in ``*`` with the same polarity, or in ``/`` with opposite
+    polarity (``a / (1 / n)``), are a product; terms meeting in ``+``/``-`` are not, unless a
+    non-arithmetic function (``ln``, ``power``) lies between them and where they meet.
+
+    >>> import sqlglot
+    >>> def pair(s):
+    ...     t = sqlglot.parse_one(s)
+    ...     terms = [a for a in t.find_all(exp.AggFunc)]
+    ...     found = count_product(t, terms, lambda a: isinstance(a, exp.Count))
+    ...     return found and (found[0].sql(), found[1].sql())
+    >>> pair("avg(x) * count(*)"), pair("avg(x) / (1.0 / count(*))")
+    (('COUNT(*)', 'AVG(x)'), ('COUNT(*)', 'AVG(x)'))
+    >>> pair("sum(x) / count(*)"), pair("count(*) * 100.0 / 7"), pair("avg(x) + count(*)")
+    (None, None, None)
+    >>> pair("exp(ln(avg(x)) + ln(count(*)))")
+    ('COUNT(*)', 'AVG(x)')
+    """
+    counts = [t for t in terms if is_count(t)]
+    others = [t for t in terms if not is_count(t)]
+    for c in counts:
+        cpath = _path(c, root)
+        for a in others:
+            apath = _path(a, root)
+            ids = {id(n) for n in apath}
+            meet = next((n for n in cpath if id(n) in ids), None)
+            if meet is None or meet is c or meet is a:
+                continue
+            csign, cplain = _polarity(cpath, meet)
+            asign, aplain = _polarity(apath, meet)
+            if isinstance(meet, exp.Mul | exp.Div):
+                if csign == asign or not (cplain and aplain):
+                    return c, a
+            elif not (cplain and aplain) or not isinstance(meet, _ARITH + _TRANSPARENT):
+                return c, a
+    return None
