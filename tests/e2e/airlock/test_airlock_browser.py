@@ -51,7 +51,7 @@ def submit(hub) -> int:
         state = requests.get(
             hub.airlock + f"api/requests/{rid}",
             timeout=30,
-            headers={"Authorization": f"token {hub.token('alice')}"},
+            headers={"Authorization": f"token {hub.token('boss')}"},  # the state as it is
         ).json()["state"]
         if state == "awaiting_review":
             return rid
@@ -63,6 +63,10 @@ def test_two_reviewers_approve_and_researcher_downloads(browser, browser_hub, tm
     hub = browser_hub
     rid = submit(hub)
     prefix = "/services/airlock/"
+    ctx, page = login(browser, hub, "alice", f"{prefix}requests/{rid}")  # checked, unreviewed
+    assert page.inner_text("#state") == "submitted" and page.locator("#preview").count() == 0
+    assert "reviewers decide" in page.inner_text("#note")
+    ctx.close()
     for n, reviewer in enumerate(("rev1", "rev2"), start=1):
         ctx, page = login(browser, hub, reviewer, prefix + "queue")
         page.click(f"a[href='{prefix}requests/{rid}'] >> nth=0")
