@@ -32,7 +32,7 @@ from vce.airlock.config import Settings
 from vce.airlock.db import Database
 from vce.airlock.errors import Conflict, Forbidden, Invalid, NotFound
 from vce.airlock.execution import Executor, Outcome, parquet_to_table, table_to_parquet
-from vce.airlock.filechecks import GENERATED_NAMES, check_file, check_filename
+from vce.airlock.filechecks import GENERATED_NAMES, FileReport, check_file, check_filename
 from vce.airlock.filevalues import check_file_values
 from vce.airlock.models import Comment, Event, Project, Release, Request, Vote, utcnow
 from vce.airlock.release import clean_staging, write_atomically
@@ -406,7 +406,7 @@ class Airlock:
             req.reasons, req.report = static.reasons, static.report
             self._move(s, req, State.DENIED, SYSTEM, "; ".join(static.reasons)[:2000])
 
-    def _file_report(self, filename: str, content: bytes) -> Any:
+    def _file_report(self, filename: str, content: bytes) -> FileReport:
         th = self.executor.policy.thresholds
         return check_file(
             filename,
