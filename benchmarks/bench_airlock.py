@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import requests
@@ -85,25 +86,30 @@ def _airlock(a: Airlock, sql: str) -> float:
     return elapsed
 
 
-def _make_airlock(tmp: Path, data: Path) -> Airlock:
+def make_airlock(
+    tmp: Path, data: Path, members: tuple[tuple[str, str], ...] = (("p1", "alice"),), **kw: Any
+) -> Airlock:
+    """An airlock on SQLite in ``tmp`` whose projects (slug, PI) are granted ``data``."""
     a = Airlock(
         Settings(
             state_dir=tmp,
             db_url=f"sqlite:///{tmp / 'airlock.sqlite'}",
             releases_dir=tmp / "releases",
             datasets={"demo": data},
+            **kw,
         )
     )
     with a.db.session() as s:
-        projects.create(s, "bench", "p1", "Bench", "alice")
-        projects.grant(s, "bench", "p1", "demo")
+        for slug, pi in members:
+            projects.create(s, "bench", slug, f"Project {slug}", pi)
+            projects.grant(s, "bench", slug, "demo")
     return a
 
 
 def bench_reexecution(data: Path) -> None:
     print("\n-- re-execution overhead: airlock submit+check ÷ raw DuckDB (same SQL, same files)")
     with tempfile.TemporaryDirectory() as tmp:
-        a = _make_airlock(Path(tmp), data)
+        a = make_airlock(Path(tmp), data)
         for name, sql in QUERIES.items():
             _raw(data, sql), _airlock(a, sql)  # warm caches
             raw, checked, full = [], [], []
@@ -217,7 +223,7 @@ def bench_review_page() -> None:
     print(f"\n-- review pages with {STORE_SIZE:,} requests in the store (SQLite)")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(os.environ.get("_BENCH_AIRLOCK_DATA", ""))
-        a = _make_airlock(Path(tmp), data)
+        a = make_airlock(Path(tmp), data)
         last = _fill_store(a)
         base, loop = _serve(a)
         pages = {

@@ -26,10 +26,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from benchmarks.bench_airlock import _dataset
-from vce.airlock import projects
+from benchmarks.bench_airlock import _dataset, make_airlock
 from vce.airlock.authz import Principal
-from vce.airlock.config import Settings
 from vce.airlock.models import Event
 from vce.airlock.scheduling import Action, runnable
 from vce.airlock.worker import Worker
@@ -46,20 +44,7 @@ TRIVIAL_SQL = "SELECT region_code, count(*) AS n FROM videos GROUP BY region_cod
 
 
 def _airlock(tmp: Path, data: Path) -> Airlock:
-    a = Airlock(
-        Settings(
-            state_dir=tmp,
-            db_url=f"sqlite:///{tmp / 'airlock.sqlite'}",
-            releases_dir=tmp / "releases",
-            datasets={"demo": data},
-            fault_exec_delay=HEAVY_SECONDS,
-        )
-    )
-    with a.db.session() as s:
-        for slug, pi in (("pa", "alice"), ("pb", "bob")):
-            projects.create(s, "bench", slug, f"Project {slug}", pi)
-            projects.grant(s, "bench", slug, "demo")
-    return a
+    return make_airlock(tmp, data, (("pa", "alice"), ("pb", "bob")), fault_exec_delay=HEAVY_SECONDS)
 
 
 def _submit(a: Airlock, user: str, project: str, sql: str) -> int:
