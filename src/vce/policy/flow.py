@@ -204,7 +204,7 @@ def _number(node: exp.Expression | None) -> float | None:
 
 
 def is_binning(node: exp.Expression) -> bool:
-    """Whether ``node`` bins a number into few buckets (``floor(x / 100)``, ``width_bucket``).
+    """Whether ``node`` bins a number into few buckets (``floor(x / 100)``, ``round(x, -3)``).
 
     >>> import sqlglot
     >>> is_binning(sqlglot.parse_one("floor(view_count / 100)"))
@@ -212,8 +212,6 @@ def is_binning(node: exp.Expression) -> bool:
     >>> is_binning(sqlglot.parse_one("floor(view_count)"))
     False
     """
-    if isinstance(node, exp.WidthBucket):
-        return True
     if isinstance(node, exp.Round):
         digits = _number(node.args.get("decimals"))
         if digits is not None and digits < 0:

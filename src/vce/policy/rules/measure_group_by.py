@@ -1,7 +1,7 @@
 """``measure-group-by``: measures are grouped only when binned.
 
 ``GROUP BY view_count`` is close to one group per video; ``floor(view_count / 1000)``,
-``width_bucket(...)``, ``round(x, -3)``, ``floor(log10(x + 1))`` or a ``CASE`` band are bins.
+``round(x, -3)``, ``floor(log10(x + 1))`` or a ``CASE`` band are bins.
 
 >>> from vce.policy.analyze import rules_of
 >>> rules_of("SELECT view_count, count(*) FROM videos GROUP BY view_count")
@@ -30,6 +30,6 @@ def check_facts(c: Check) -> Iterator[Violation]:
             yield c.violation(
                 RULE,
                 f"grouping by the measure {show(fact.node)} needs binning, e.g. "
-                f"floor({show(fact.node)} / 100) or width_bucket({show(fact.node)}, 0, 1e6, 20)",
+                f"floor({show(fact.node)} / 100) or floor(log10({show(fact.node)} + 1))",
                 fact.node,
             )
