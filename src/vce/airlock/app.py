@@ -58,6 +58,8 @@ def _id(raw: str) -> int:
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
     """Common plumbing: the airlock, the caller as a :class:`~vce.airlock.authz.Principal`."""
 
+    _checking_token = False
+
     @property
     def airlock(self) -> Airlock:
         """The business layer."""
@@ -74,9 +76,23 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         return self.settings["prefix"]
 
     def check_xsrf_cookie(self) -> None:
-        """Skip XSRF for token-authenticated calls: browsers never send the header by themselves."""
-        if self.request.headers.get("Authorization"):
-            return
+        """Skip XSRF only for a call that a token *authenticated*, not one carrying a header.
+
+        A page can make a logged-in browser send any ``Authorization`` header along with its
+        cookie; if the header alone waived the check, ``Authorization: token x`` plus the
+        cookie would pass as the victim. So the token is checked first (JupyterHub marks the
+        handler ``_token_authenticated``); an invalid one leaves a cookie-authenticated call
+        that needs its XSRF token like any form. (JupyterHub's cookie path calls this method
+        again while authenticating: that inner call only checks the XSRF token.)
+        """
+        if self.request.headers.get("Authorization") and not self._checking_token:
+            self._checking_token = True
+            try:
+                _ = self.current_user  # a valid token marks the handler token-authenticated
+            finally:
+                self._checking_token = False
+            if getattr(self, "_token_authenticated", False):
+                return
         super().check_xsrf_cookie()
 
     def principal(self) -> authz.Principal:

@@ -138,3 +138,31 @@ def test_decision_form_without_xsrf_token_is_refused(browser, browser_hub):
     page.wait_for_url(f"**/services/airlock/requests/{rid}")
     assert page.inner_text("#approvals") == "1"
     ctx.close()
+
+
+def test_a_bogus_authorization_header_does_not_waive_the_xsrf_check(browser, browser_hub):
+    """A page makes the logged-in browser send its cookie with ``Authorization: token x``: the
+    airlock must not take the header as a reason to skip XSRF while the cookie authenticates
+    (issue 15, finding 3)."""
+    hub = browser_hub
+    rid = submit(hub)
+    ctx, _ = login(browser, hub, "alice", f"/services/airlock/requests/{rid}")
+    url = f"{hub.url}/services/airlock/api/requests/{rid}/comments"
+    forged = ctx.request.post(
+        url, data={"body": "forged"}, headers={"Authorization": "token not-a-real-token"}
+    )
+    assert forged.status in (401, 403), forged.text()
+    comments = requests.get(
+        hub.airlock + f"api/requests/{rid}",
+        timeout=30,
+        headers={"Authorization": f"token {hub.token('boss')}"},
+    ).json()["comments"]
+    assert "forged" not in [c["body"] for c in comments]
+    real = requests.post(  # a real token needs no XSRF token: no browser sends it by itself
+        url,
+        json={"body": "by token"},
+        timeout=30,
+        headers={"Authorization": f"token {hub.token('alice')}"},
+    )
+    assert real.status_code == 201, real.text
+    ctx.close()
