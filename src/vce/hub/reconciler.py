@@ -62,6 +62,8 @@ class Reconciler:
         """Stop every running (or starting) server whose owner lost access to its data."""
         for user in users:
             for name, server in (user.get("servers") or {}).items():
+                if server.get("pending") == "stop":  # stopping already: one stop, one record
+                    continue
                 if not (server.get("ready") or server.get("pending") == "spawn"):
                     continue
                 mounted = (server.get("state") or {}).get(STATE_DATASETS, [])
