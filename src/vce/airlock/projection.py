@@ -68,21 +68,6 @@ def public_state(state: str, approvals: int = 0) -> str:
     return state
 
 
-def public_states(name: str) -> frozenset[State]:
-    """The internal states a researcher's state filter ``name`` may match.
-
-    >>> sorted(s.value for s in public_states("submitted"))
-    ['awaiting_review', 'blocked', 'checking', 'submitted']
-    >>> sorted(s.value for s in public_states("blocked"))
-    []
-    """
-    if name in (SUBMITTED, UNDER_REVIEW):
-        return HIDDEN
-    if name in {s.value for s in State} and State(name) not in HIDDEN:
-        return frozenset({State(name)})
-    return frozenset()
-
-
 def public_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The history a researcher sees: no move of the trusted run, hidden states renamed.
 
