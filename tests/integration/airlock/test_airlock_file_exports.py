@@ -326,17 +326,7 @@ def test_release_never_replaces_a_generated_file(airlock: Airlock) -> None:
 
 
 def _send(airlock: Airlock, name: str, content: bytes) -> tuple[dict, int]:
-    out = airlock.submit(
-        who("alice"),
-        {
-            "kind": "file",
-            "project": "p1",
-            "name": name,
-            "purpose": "figure",
-            "filename": name,
-            "content_base64": base64.b64encode(content).decode(),
-        },
-    )
+    out = airlock.submit(who("alice"), file_body(name, content, name=name))
     airlock.process(out["id"])
     return out, out["id"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from airlock_hub import who
 from sqlalchemy import select, update
+from test_airlock_api import file_body
 
 from vce.airlock import audit, projects
 from vce.airlock.errors import Conflict, Forbidden, Invalid
@@ -174,17 +175,7 @@ def test_private_comments_only_for_reviewers(airlock: Airlock) -> None:
 
 def test_file_export_checks_and_always_review(airlock: Airlock) -> None:
     def send(filename: str, content: bytes) -> tuple[dict, dict]:
-        out = airlock.submit(
-            who("alice"),
-            {
-                "kind": "file",
-                "project": "p1",
-                "name": filename,
-                "purpose": "figure",
-                "filename": filename,
-                "content_base64": base64.b64encode(content).decode(),
-            },
-        )
+        out = airlock.submit(who("alice"), file_body(filename, content, name=filename))
         airlock.process(out["id"])
         return out, airlock.get(who("rev1"), out["id"])
 
