@@ -422,8 +422,9 @@ class Airlock:
             f"request:{req.id}",
             {"revision": req.revision, "allowed": static.allowed, "reasons": static.reasons},
         )
+        req.report = static.report  # the trusted run replaces it; a file's stays its warnings
         if not static.allowed:
-            req.reasons, req.report = static.reasons, static.report
+            req.reasons = static.reasons
             self._move(s, req, State.DENIED, SYSTEM, "; ".join(static.reasons)[:2000])
 
     def _file_report(self, filename: str, content: bytes) -> FileReport:
@@ -516,6 +517,7 @@ class Airlock:
                 "revision": req.revision,
                 "granted": [g.dataset for g in req.project.grants],
                 "u18": req.project.u18_approved,
+                "static_report": req.report,
             }
         if self.settings.fault_exec_delay:
             time.sleep(self.settings.fault_exec_delay)
@@ -570,15 +572,19 @@ class Airlock:
         Whether the file carries identifier or free-text values of the data is a fact about
         real people, so these reasons — and whether there are any — are for reviewers only.
         """
-        rep = self._file_report(job["filename"], job["content"])
+        static = job["static_report"]
+        reasons: list[str] = []
+        if static is None:  # stored before the content checks ran at submission
+            rep = self._file_report(job["filename"], job["content"])
+            static, reasons = rep.to_dict(), list(rep.reasons)
         dirs, missing = self.executor.data_dirs(job["granted"])
-        reasons = [*rep.reasons, *missing]
+        reasons += missing
         if dirs:
             reasons += check_file_values(
                 job["filename"], job["content"], dirs, self.executor.policy, job["u18"]
             )
         prov = self.executor.provenance(job["granted"], job["u18"])
-        return Outcome(not reasons, reasons, rep.to_dict() | {"reasons": reasons}, None, prov)
+        return Outcome(not reasons, reasons, static | {"reasons": reasons}, None, prov)
 
     # ---------------------------------------------------------------- reviewer
 
