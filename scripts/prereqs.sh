@@ -32,8 +32,9 @@ install_docker() {  # Docker engine (the machine has only the client) + the test
     bash scripts/docker-engine.sh   # installs Debian's docker.io, starts dockerd in the background
     # Under the tests' own name (tests/sandbox_container.py TEST_IMAGE_NAME), so building it
     # never moves the vce-notebook:latest a running `make run` system spawns from.
-    log "researcher image vce-notebook-test (first build takes minutes; cached while unchanged)"
-    VCE_IMAGE_NAME=vce-notebook-test bash images/build.sh >/dev/null
+    local image="${VCE_TEST_IMAGE:-vce-notebook-test}"
+    log "researcher image $image (first build takes minutes; cached while unchanged)"
+    VCE_IMAGE_NAME="$image" bash images/build.sh >/dev/null
 }
 
 install_proxy() {  # configurable-http-proxy for JupyterHub (Node from Debian, proxy from npm)

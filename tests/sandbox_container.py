@@ -54,9 +54,10 @@ HARDENING_FLAGS = (
 )
 """What DESIGN's trust boundary 1 asks of every sandbox (the hub's spawner sets the same)."""
 SANDBOX_AUDIENCES = ("adult", "minor_synthetic")
-TEST_IMAGE_NAME = "vce-notebook-test"
+TEST_IMAGE_NAME = os.environ.get("VCE_TEST_IMAGE", "vce-notebook-test")
 """The tests' own image name (scripts/prereqs.sh builds the same): a test build never moves
-``vce-notebook:latest`` or prunes the tag a running ``make run`` system spawns from."""
+``vce-notebook:latest`` or prunes the tag a running ``make run`` system spawns from.
+``VCE_TEST_IMAGE`` gives two checkouts on one engine (git worktrees) images of their own."""
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
