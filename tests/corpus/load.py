@@ -296,9 +296,7 @@ _DERIVE_GLOBALS: dict[str, Any] = {
 }
 
 
-def derive(
-    attack: Attack, released: Mapping[str, Released], variables: Mapping[str, Any]
-) -> Any:
+def derive(attack: Attack, released: Mapping[str, Released], variables: Mapping[str, Any]) -> Any:
     """The attacker's guess, or None when a value it needs was not released.
 
     The expression sees each query's :class:`Released` by name (and all of them as ``Q``)
@@ -307,7 +305,7 @@ def derive(
     names = {**variables, "Q": dict(released), **released}
     try:
         # one namespace: generator expressions in the derive see the names too
-        return eval(attack.derive, {**_DERIVE_GLOBALS, **names})  # noqa: S307 - our fixtures
+        return eval(attack.derive, {**_DERIVE_GLOBALS, **names})
     except (Absent, ZeroDivisionError, IndexError):
         return None
 
