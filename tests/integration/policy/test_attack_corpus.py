@@ -73,7 +73,7 @@ def targets(plain: dict[bool, Query]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def leak_report() -> Iterator[dict[str, dict[str, list[str]]]]:
+def leak_report(request: pytest.FixtureRequest) -> Iterator[dict[str, dict[str, list[str]]]]:
     yield LEAKS
     if os.environ.get("VCE_TEST_ATTACKS_REPORT") == "1" and LEAKS:
         lines = [f"{'class':<22} {'attacks':>7} {'leak':>5} {'held':>5}  leaking"]
@@ -86,7 +86,9 @@ def leak_report() -> Iterator[dict[str, dict[str, list[str]]]]:
         total_leak = sum(len(v["leak"]) for v in LEAKS.values())
         total = sum(len(v["leak"]) + len(v["held"]) for v in LEAKS.values())
         lines.append(f"{'total':<22} {total:>7} {total_leak:>5} {total - total_leak:>5}")
-        sys.__stderr__.write("\n\nattack corpus, checked run:\n" + "\n".join(lines) + "\n")
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled():  # as capsys.disabled(): also without -s
+            print("\n\nattack corpus, checked run:", *lines, sep="\n")
 
 
 def _ids(attacks: list[Attack]) -> list[str]:
