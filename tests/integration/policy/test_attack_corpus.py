@@ -38,7 +38,7 @@ from vce.policy.model import load_policy
 
 ATTACKS = load_attacks()
 ROUNDING = load_policy().thresholds.rounding
-SUPPORTS_RELEASES = any(p.name == "releases" for p in check.params)
+SUPPORTS_RELEASES = any("--releases" in p.opts for p in check.params)
 """Whether this branch's CLI takes ``--releases`` (the differencing guard's contract)."""
 
 LEAKS: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"leak": [], "held": []})

@@ -52,7 +52,7 @@ def test_u18_variants_and_multi_query_attacks_are_present() -> None:
 def test_attack_queries_render_with_every_variable_defined() -> None:
     """StrictUndefined: a misspelt variable fails here rather than as odd SQL at run time."""
     names = ["T", "G", "R", "N", "LX", "L", "LO", "HI", "K", "W0", "RB", "VT", "VR", "PV", "C"]
-    variables = dict.fromkeys([*names, "DG", "CG"], "x")
+    variables = dict.fromkeys([*names, "CB", "DG", "CG"], "x")
     for attack in ATTACKS:
         for name, sql in attack.render(variables):
             assert sql.upper().startswith(("SELECT", "WITH")), (attack.id, name)
