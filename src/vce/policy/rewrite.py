@@ -82,6 +82,12 @@ class RowExportNotAllowed(ValueError):
     rule = "row-export-not-allowed"
 
 
+class LinkedRowExport(RowExportNotAllowed):
+    """Unaggregated rows built from several table instances (linked, e.g. by their author)."""
+
+    rule = "row-export-linked"
+
+
 @dataclass(frozen=True)
 class Slot:
     """One entity column feeding a scope: ``kind`` is ``row`` (one id) or ``set`` (id list)."""
@@ -104,6 +110,7 @@ class Layout:
     indicator_columns: set[str] = field(default_factory=set)  # outputs that are 0/1 (or bool)
     aggregated: bool = False  # each row is a group (its outputs are statistics)
     dominance_columns: set[str] = field(default_factory=set)  # outputs built from such measures
+    linked: bool = False  # unaggregated rows joined from several sources (row-export-linked)
 
 
 @dataclass(frozen=True)
@@ -392,6 +399,7 @@ class _Rewriter:
         merged.indicator_columns = set.intersection(*(lay.indicator_columns for lay in layouts))
         merged.aggregated = any(lay.aggregated for lay in layouts)
         merged.dominance_columns = set().union(*(lay.dominance_columns for lay in layouts))
+        merged.linked = any(lay.linked for lay in layouts)
         for name in names:
             kinds = {lay.slots[name].kind for lay in layouts if name in lay.slots}
             proto = next(lay.slots[name] for lay in layouts if name in lay.slots)
@@ -527,6 +535,10 @@ class _Rewriter:
             layout.slots = dict(inner.slots)
             layout.flags = dict(inner.flags)
             layout.raw_tables = set(inner.raw_tables)
+            linking = [a for a, _, lay in sources if not a.startswith(SCALAR_PREFIX)]
+            layout.linked = len(linking) > 1 or any(
+                lay is not None and lay.linked for _, _, lay in sources
+            )
             if top:
                 for name, slot in inner.slots.items():
                     if slot.kind == "set":
@@ -1573,6 +1585,11 @@ def _rewrite(
     rw = _Rewriter(policy, minors_possible, fast, stats)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
+    if raw and layout.linked:
+        raise LinkedRowExport(
+            "rows would leave one by one built from several tables (a join or IN/EXISTS "
+            "subquery links them, e.g. by their author); export rows of one table only"
+        )
     for t in sorted(raw):
         tpol = policy.tables.get(t)
         if tpol is None or not tpol.row_export_columns:

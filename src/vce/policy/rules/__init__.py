@@ -30,6 +30,7 @@ from vce.policy.rules import (
     parse,
     protected_aggregate,
     quantile_level,
+    row_export_linked,
     row_export_minors,
     row_level_output,
     select_only,
@@ -84,6 +85,7 @@ RULES: tuple[ModuleType, ...] = (
     grouping_sets,
     row_level_output,
     row_export_minors,
+    row_export_linked,
 )
 
 EXTRA_RULE_IDS = {"internal-error": "the checker failed on this query; it is denied"}
