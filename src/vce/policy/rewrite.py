@@ -62,6 +62,7 @@ from vce.policy.model import ColumnClass, Policy
 HELPER_PREFIX = "__vce_"
 DOMINANCE_BUCKETS_PER_N = 2  # buckets per dominant contributor: the bound's floor is 1/2
 SCALAR_PREFIX = "__vce_sq"
+NOT_FED = -1  # count column value: the entity column does not feed this row (see threshold)
 
 
 class ContributorsUnknown(ValueError):
@@ -249,7 +250,8 @@ def _cell_conditions(sel: exp.Select) -> list[exp.Expression]:
     ['a > 1', 'c', 'd = 1']
     """
     out: list[exp.Expression] = []
-    for p in sel.expressions:
+    having = sel.args.get("having")
+    for p in [*sel.expressions, *([having.this] if having is not None else [])]:
         for agg in p.find_all(exp.AggFunc):
             if not _is_agg(agg):
                 continue
@@ -1116,9 +1118,10 @@ class _Rewriter:
 
         ``count_if(age_band = '13-15')``, ``sum(x) FILTER (WHERE …)`` or
         ``sum(CASE WHEN … THEN 1 END)`` summarise only the rows meeting a condition — a
-        small cell inside a large group. ``__vce_cellmin`` is the smallest non-zero number of
-        distinct people behind any such cell of the row (per entity column), checked like a
-        group (:mod:`vce.policy.checks.cells`).
+        small cell inside a large group. ``__vce_cellmin`` is the smallest number of distinct
+        people behind any such cell of the row (per entity column), an empty cell included,
+        checked like a group (:mod:`vce.policy.checks.cells`). Conditions inside HAVING
+        aggregates are cells too: whether a group is released must not depend on one person.
         """
         conds = _cell_conditions(sel)
         if not conds or not inner.slots:
@@ -1137,7 +1140,7 @@ class _Rewriter:
                     agg = exp.Count(this=exp.Distinct(expressions=[e]))
                 else:
                     agg = _fn("len", _fn("list_distinct", _fn("flatten", _fn("list", e))))
-                terms.append(exp.Nullif(this=agg, expression=exp.Literal.number(0)))
+                terms.append(agg)  # an empty cell counts: 0 is withheld like 1 (empty-cell)
         if terms:
             name = f"{HELPER_PREFIX}cellmin"
             exprs[name] = (
@@ -1308,10 +1311,12 @@ class _Rewriter:
                 if slot.kind != "set":
                     continue
                 e = exprs.get(name) if name in own.slots and own.slots[name].kind == "set" else None
+                # -1: this column does not feed the row (a UNION ALL branch over other
+                # tables, NULL from an inner one); 0 is a data zero, withheld (empty-cell)
                 e = (
-                    exp.Literal.number(0)
+                    exp.Literal.number(NOT_FED)
                     if e is None
-                    else exp.Coalesce(this=e, expressions=[exp.Literal.number(0)])
+                    else exp.Coalesce(this=e, expressions=[exp.Literal.number(NOT_FED)])
                 )
                 extra.append(_alias(e, _count_column(name)))
             minor_set = [exprs[f] for f in sorted(own.flags) if own.flags[f] == "set"]
@@ -1332,7 +1337,7 @@ class _Rewriter:
                 extra.append(_alias(exprs[cell], cell))
             if self.cells and not self.cell_terms:  # aligned across UNION ALL branches
                 cell = f"{HELPER_PREFIX}cellmin"
-                extra.append(_alias(exprs.get(cell, exp.Null()), cell))
+                extra.append(_alias(exprs.get(cell, exp.Literal.number(NOT_FED)), cell))
             for g in [*self.group_keys, *self.inline_dominance]:
                 if g in exprs:
                     extra.append(_alias(exprs[g], g))

@@ -4,8 +4,11 @@
 cell of perhaps two. The rewrite counts the distinct people behind every conditional
 aggregate of a row (``FILTER``, ``count_if``, ``CASE``/``IF`` and predicates inside the
 aggregate) and reports the smallest non-zero one; a row whose smallest cell is below the
-threshold (the U18 one where a minor contributed) is suppressed. A cell of 0 people is not
-a disclosure about anyone and does not suppress the row.
+threshold (the U18 one where a minor contributed) is suppressed. A cell of 0 people is
+withheld exactly like a cell of one (``empty-cell``, as ACRO treats zeros): otherwise a
+released 0 next to a withheld 1 answers "does this person have the property?". Conditions
+inside HAVING aggregates are cells as well. ``-1`` marks a row without cells (a UNION ALL
+branch without conditional aggregates).
 """
 
 from __future__ import annotations
@@ -16,27 +19,24 @@ NAME = "cell_threshold"
 
 
 def failing(cellmin: np.ndarray, need: np.ndarray) -> np.ndarray:
-    """Rows whose smallest non-empty conditional cell is below the people the row needs.
+    """Rows whose smallest conditional cell, empty or not, is below the people the row needs.
 
     ``need`` is per row (:meth:`vce.policy.model.Thresholds.needed`: with a minor, both
     thresholds).
 
-    >>> failing(np.array([0, 3, 12, 30]), np.array([10, 10, 10, 50])).tolist()
-    [False, True, False, True]
+    >>> failing(np.array([0, 3, 12, 30, -1]), np.array([10, 10, 10, 50, 10])).tolist()
+    [True, True, False, True, False]
     """
-    return (cellmin > 0) & (cellmin < need)
+    return (cellmin >= 0) & (cellmin < need)
 
 
 def smallest(cells: list[np.ndarray]) -> np.ndarray:
-    """Per row, the smallest non-empty cell (0 when every cell is empty).
+    """Per row, the smallest cell (an empty one included).
 
-    What the rewritten query computes as ``__vce_cellmin`` (``least`` of ``nullif(cell, 0)``),
-    for cells counted one by one.
+    What the rewritten query computes as ``__vce_cellmin`` (``least`` of the cells), for
+    cells counted one by one.
 
-    >>> smallest([np.array([0, 3, 0]), np.array([12, 5, 0])]).tolist()
-    [12, 3, 0]
+    >>> smallest([np.array([0, 3, 20]), np.array([12, 5, 30])]).tolist()
+    [0, 3, 20]
     """
-    stacked = np.vstack(cells)
-    top = np.iinfo(stacked.dtype).max
-    least = np.where(stacked > 0, stacked, top).min(axis=0)
-    return np.where(least == top, 0, least)
+    return np.vstack(cells).min(axis=0)

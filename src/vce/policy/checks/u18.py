@@ -19,5 +19,5 @@ def failing(counts: list[np.ndarray], minor: np.ndarray, u18_min_entities: int) 
     """
     fail = np.zeros(len(minor), dtype=bool)
     for c in counts:
-        fail |= (c > 0) & (c < u18_min_entities)
+        fail |= (c >= 0) & (c < u18_min_entities)  # (-1: the column does not feed the row)
     return fail & minor
