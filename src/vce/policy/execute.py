@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from vce.policy import anti_join
 from vce.policy.bounds import RowBound, TopBound
 from vce.policy.checks import (
     CheckOutcome,
@@ -119,7 +120,7 @@ def _final_sql(rw: Rewritten, fast: bool = False) -> str:
     if fast and rw.fast_sql:
         return rw.fast_sql  # dominance bounds are inline: no side query, no join
     main = rw.sql
-    if not rw.dominance and not rw.order_stats:
+    if not rw.dominance and not rw.order_stats and not rw.anti_joins:
         return main
     parts = [
         f"WITH {HELPER_PREFIX}main AS (SELECT *, row_number() OVER () AS {HELPER_PREFIX}ord "
@@ -138,6 +139,13 @@ def _final_sql(rw: Rewritten, fast: bool = False) -> str:
         )
         on = " AND ".join(f'm."{g}" IS NOT DISTINCT FROM q{i}."{g}"' for g in rw.group_keys)
         joins.append(f"LEFT JOIN ({o.sql}) AS q{i} ON {on or 'TRUE'}")
+    for a in rw.anti_joins:
+        parts[-1] += (
+            f", coalesce(a{a.index}.__vce_removed, 0) AS {a.removed_column}, "
+            f"coalesce(a{a.index}.__vce_rminor, FALSE) AS {a.minor_column}"
+        )
+        on = " AND ".join(f'm."{g}" IS NOT DISTINCT FROM a{a.index}."{g}"' for g in rw.group_keys)
+        joins.append(f"LEFT JOIN ({a.sql}) AS a{a.index} ON {on or 'TRUE'}")
     return (
         f"{parts[0]} {parts[1]} FROM {HELPER_PREFIX}main AS m {' '.join(joins)} "
         f"ORDER BY m.{HELPER_PREFIX}ord"
@@ -216,6 +224,14 @@ class _Evaluator:
                 },
                 detail="distinct entities strictly below and strictly above each quantile",
             ),
+            anti_join.NAME: CheckOutcome(
+                anti_join.NAME,
+                thresholds={
+                    "min_entities": th.min_entities,
+                    "u18.min_entities": th.u18_min_entities,
+                },
+                detail="distinct entities each NOT EXISTS / NOT IN removes from a group",
+            ),
         }
         self.kept: list[pa.RecordBatch] = []
         self.kept_rows = 0
@@ -261,6 +277,21 @@ class _Evaluator:
         for i in range(len(self.rw.order_stats)):
             need_row = np.broadcast_to(need, (n,))
             f = order_statistic.failing(count(f"__vce_qlo{i}"), count(f"__vce_qhi{i}"), need_row)
+            fail = f if fail is None else fail | f
+        return fail
+
+    def _anti_joins(
+        self, count: Callable[[str], np.ndarray], flag: Callable[[str], np.ndarray]
+    ) -> np.ndarray | None:
+        """Rows where an anti-join removes some people, but fewer than the threshold."""
+        fail = None
+        for a in self.rw.anti_joins:
+            f = anti_join.failing(
+                count(a.removed_column),
+                flag(a.minor_column),
+                self.th.min_entities,
+                self.th.u18_min_entities,
+            )
             fail = f if fail is None else fail | f
         return fail
 
@@ -329,6 +360,7 @@ class _Evaluator:
             ),
             (dominance.NAME, dom),
             (order_statistic.NAME, self._order_statistics(count, need, n)),
+            (anti_join.NAME, self._anti_joins(count, flag)),
         ]
         suppressed: np.ndarray | None = None
         for name, mask in masks:

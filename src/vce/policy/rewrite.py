@@ -37,6 +37,7 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 
 from vce.data.schema import TABLES
+from vce.policy import anti_join
 from vce.policy.bounds import (
     Fixed,
     RelationStats,
@@ -75,6 +76,12 @@ class CountArithmetic(ContributorsUnknown):
     """An output multiplies a count with another statistic (see :mod:`vce.policy.countlike`)."""
 
     rule = "count-arithmetic"
+
+
+class AntiJoinNotCounted(ContributorsUnknown):
+    """An anti-join whose removed people cannot be counted per released cell."""
+
+    rule = "anti-join"
 
 
 class RowExportNotAllowed(ValueError):
@@ -191,6 +198,7 @@ class Rewritten:
     row_bounds: tuple[RowBound, ...] = ()
     cell_terms: tuple[str, ...] = ()
     top_bounds: tuple[TopBound, ...] = ()
+    anti_joins: tuple[anti_join.AntiJoin, ...] = ()  # side queries: whom each anti-join removes
 
 
 def dataset_schema() -> dict[str, dict[str, str]]:
@@ -336,6 +344,8 @@ class _Rewriter:
         self.base_tables: set[str] = set()
         self.false_flags: list[str] = []
         self._counter = 0
+        self.anti_joins: list[anti_join.AntiJoin] = []
+        self._anti: dict[int, list[tuple[str, exp.Expression]]] = {}  # sel -> (alias, test)
 
     # -- query nodes -------------------------------------------------------------------------
 
@@ -436,6 +446,8 @@ class _Rewriter:
         if sel.args.get("qualify"):
             raise ContributorsUnknown("QUALIFY filters on window results; use GROUP BY")
 
+        for alias, test in anti_join.left_join_tests(sel):
+            self._anti.setdefault(id(sel), []).append((alias, test))
         sources = self._sources(sel, ctes)
         windows = [w for node in _scope_nodes(sel) for w in node.find_all(exp.Window)]
         if windows:
@@ -455,6 +467,8 @@ class _Rewriter:
             aggregating = True
 
         inner = Layout()  # what the sources provide, as expressions on this scope
+        anti_inner = Layout()  # what anti-joined subqueries provide: only their removed rows
+        anti_aliases = {a for a, _ in self._anti.get(id(sel), [])}
         exprs: dict[str, exp.Expression] = {}
         counter: dict[tuple[str, str], int] = {}
         for alias, table, lay in sources:
@@ -472,7 +486,7 @@ class _Rewriter:
                         exprs[fname] = exp.EQ(
                             this=_col("audience", alias), expression=exp.Literal.string("minor")
                         )
-                self._merge(inner, raw)
+                self._merge(anti_inner if alias in anti_aliases else inner, raw)
                 continue
             mapped = Layout(raw_tables=set(lay.raw_tables))
             for old, slot in lay.slots.items():
@@ -483,7 +497,7 @@ class _Rewriter:
                 fname = self._flag_name(old.split("__")[-2], counter)
                 mapped.flags[fname] = kind
                 exprs[fname] = _col(old, alias)
-            self._merge(inner, mapped)
+            self._merge(anti_inner if alias in anti_aliases else inner, mapped)
 
         layout = Layout()
         by_alias = {a: (t, lay) for a, t, lay in sources}
@@ -496,6 +510,8 @@ class _Rewriter:
         if top and self.fast:
             self._find_relation(sel, sources)
         self._check_quantile_places(sel, top and aggregating)
+        if anti_aliases:
+            self._plan_anti_joins(sel, exprs, inner, anti_inner, top and aggregating)
         if aggregating:
             if top:
                 self._plan_dominance(sel, by_alias, exprs)
@@ -580,15 +596,18 @@ class _Rewriter:
                 joined = None
                 if isinstance(pred, exp.Exists) and isinstance(pred.this, exp.Select):
                     joined = self._exists_join(sel, pred.this)
-                elif (
-                    isinstance(pred, exp.In)
-                    and isinstance(pred.args.get("query"), exp.Expression)
-                    and not negated
+                elif isinstance(pred, exp.In) and isinstance(
+                    pred.args.get("query"), exp.Expression
                 ):
                     joined = self._in_join(sel, pred)
                 if joined is None:
                     continue
-                test = exp.Is(this=joined, expression=exp.Null())
+                test: exp.Expression = exp.Is(this=joined, expression=exp.Null())
+                if negated:  # an anti-join: whom it removes is counted (vce.policy.anti_join)
+                    self._anti.setdefault(id(sel), []).append((joined.table, test))
+                    if isinstance(pred, exp.In):  # NULL NOT IN (...) is not true
+                        null = exp.Is(this=pred.this.copy(), expression=exp.Null())
+                        test = exp.Paren(this=exp.And(this=exp.Not(this=null), expression=test))
                 conj.replace(test if negated else exp.Not(this=test))
         # aggregates of this scope only: ``count(*)`` inside ``(SELECT count(*) FROM t)`` does
         # not make ``SELECT (SELECT count(*) FROM t)`` an aggregating SELECT
@@ -1113,6 +1132,37 @@ class _Rewriter:
                     )
                 )
 
+    def _plan_anti_joins(
+        self,
+        sel: exp.Select,
+        exprs: dict[str, exp.Expression],
+        inner: Layout,
+        anti_inner: Layout,
+        outermost: bool,
+    ) -> None:
+        """One side query per anti-join of ``sel``: the people it removes, per group."""
+        if not outermost or self._in_union:
+            raise AntiJoinNotCounted(
+                "NOT EXISTS / NOT IN (subquery) is only possible in the outermost aggregating "
+                "SELECT (not in a CTE, derived table or UNION ALL branch), where the people it "
+                "excludes can be counted per released group; move it there"
+            )
+        keys = self._group_keys(sel, exprs)
+        ids: list[tuple[exp.Expression, str]] = []
+        minors: list[exp.Expression] = []
+        for layout in (inner, anti_inner):
+            for name, slot in layout.slots.items():
+                if slot.kind in ("row", "set"):
+                    ids.append((exprs[name], slot.kind))
+            minors.extend(exprs[f] for f in layout.flags)
+        for _, test in self._anti[id(sel)]:
+            flipped = exp.Not(this=exp.Paren(this=test.copy()))
+            test.replace(flipped)
+            removed_rows = sel.copy()
+            flipped.replace(test)
+            sql = anti_join.side_query(removed_rows, keys, ids, minors)
+            self.anti_joins.append(anti_join.AntiJoin(len(self.anti_joins), sql))
+
     def _plan_cells(self, sel: exp.Select, exprs: dict[str, exp.Expression], inner: Layout) -> None:
         """Count the people behind each *conditional* aggregate of the outermost SELECT.
 
@@ -1562,7 +1612,7 @@ def _rewrite_both(
 ) -> Rewritten:
     if exact is None:
         exact = _rewrite(tree.copy(), policy, minors_possible, fast=False)
-    if exact.order_stats:  # (no bound for order statistics: counted exactly, by side query)
+    if exact.order_stats or exact.anti_joins:  # (no bounds: counted exactly, by side query)
         return exact
     fast = _rewrite(tree, policy, minors_possible, True, stats)
     if fast.sql == exact.sql or fast.false_flags != exact.false_flags:
@@ -1626,4 +1676,5 @@ def _rewrite(
         row_bounds=tuple(rw.row_bounds),
         cell_terms=tuple(rw.cell_terms),
         top_bounds=tuple(rw.top_bounds),
+        anti_joins=tuple(rw.anti_joins),
     )

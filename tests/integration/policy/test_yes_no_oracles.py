@@ -57,9 +57,7 @@ def _target(data: Path, u18: bool) -> tuple[str, str, str]:
 
 
 @pytest.mark.parametrize("u18", [False, True], ids=["no-u18", "u18"])
-def test_filter_cell_of_one_person_and_of_nobody_look_the_same(
-    dataset: Path, u18: bool
-) -> None:
+def test_filter_cell_of_one_person_and_of_nobody_look_the_same(dataset: Path, u18: bool) -> None:
     t, band, other = _target(dataset, u18)
     sql = (
         "SELECT region_code, count(*) AS n, count(*) FILTER (WHERE create_time = "
@@ -92,9 +90,7 @@ def test_left_join_group_without_matches_is_withheld_like_a_small_one(
 
 
 @pytest.mark.parametrize("u18", [False, True], ids=["no-u18", "u18"])
-def test_having_condition_on_one_person_gives_no_bit(
-    dataset: Path, u18: bool
-) -> None:
+def test_having_condition_on_one_person_gives_no_bit(dataset: Path, u18: bool) -> None:
     t, band, other = _target(dataset, u18)
     sql = (
         "SELECT region_code, count(*) AS n FROM users GROUP BY region_code HAVING "
