@@ -13,6 +13,9 @@ groups are computed from the release itself.
 True
 >>> rules_of("SELECT region_code, count(*) * 1.0 / sum(count(*)) OVER () AS share FROM videos GROUP BY 1")
 ['window-function']
+>>> from vce.policy.analyze import analyze_default
+>>> "week-over-week" in analyze_default("SELECT date_trunc('week', create_time) AS w, count(*) - lag(count(*)) OVER (ORDER BY date_trunc('week', create_time)) AS d FROM videos GROUP BY 1").violations[0].message
+True
 """  # noqa: E501
 
 from __future__ import annotations
@@ -48,6 +51,15 @@ def check_facts(c: Check) -> Iterator[Violation]:
                 RULE,
                 f"{show(fact.node)} runs over individual rows (persons); aggregate with GROUP "
                 "BY first and use windows over the groups",
+                fact.node,
+            )
+        elif isinstance(fact.node.this, exp.Lag | exp.Lead):
+            yield c.violation(
+                RULE,
+                f"{show(fact.node)} copies a neighbouring group (last week's) into this row, and "
+                "that group may be one withheld for having too few people; release the weekly "
+                "groups (GROUP BY date_trunc('week', create_time)) and compute the "
+                "week-over-week change from the released rows (pandas: df['n'].diff())",
                 fact.node,
             )
         elif fact.kind.protected:
