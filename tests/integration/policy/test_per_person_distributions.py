@@ -135,3 +135,35 @@ def test_lag_is_denied_with_what_to_do_instead() -> None:
     )
     (v,) = [v for v in analyze_default(sql).violations if v.rule == "window-function"]
     assert "withheld" in v.message and "week-over-week" in v.message and "diff()" in v.message
+
+
+NEW_BENIGN = {
+    "videos per creator, capped at 50",
+    "videos per creator on a log scale",
+    "comments per user in bins of five",
+    "follower in-degree distribution",
+    "follower out-degree distribution",
+    "total views per creator, binned",
+    "active weeks per creator",
+    "STEM videos per creator",
+    "reviews per reviewer",
+    "videos per creator by creator region",
+    "creators with at least ten videos (count over persons)",
+    "minors' comments per user (U18-approved project)",
+    "views binned in steps of a thousand",
+    "follower counts binned in steps of a hundred",
+    "like counts binned per region",
+    "users without product reviews (LEFT JOIN anti-join)",
+    "videos no minor commented on (U18-approved project, NOT EXISTS)",
+}
+
+
+def test_the_new_benign_analyses_release_rows(dataset: Path) -> None:
+    """The corpus entries of the kinds refused before issue 14 each release rows."""
+    from corpus.load import load_corpus
+
+    found = [q for q in load_corpus() if q.title in NEW_BENIGN]
+    assert {q.title for q in found} == NEW_BENIGN and len(found) >= 15
+    for q in found:
+        res = run_checked(q.sql, Context(POLICY, q.tables, q.u18), [dataset])
+        assert res.allowed and res.table.num_rows > 0, (q.title, res.reasons)
