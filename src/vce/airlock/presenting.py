@@ -18,6 +18,8 @@ CHECK_NAMES = {
     "rounding": "Counts rounded",
     "dominance": "No single person dominates a sum",
     "order_statistic": "Enough people on both sides of each quantile",
+    "cell_threshold": "Minimum number of people per cell (empty cells included)",
+    "anti_join": "Enough people removed by each NOT EXISTS / NOT IN",
     "row_limit": "Row limit",
     "byte_limit": "Size limit",
 }

@@ -258,6 +258,7 @@ def test_report_contract(dataset: Path) -> None:
         "minor_rows",
         "dominance",
         "order_statistic",
+        "anti_join",
         "rounding",
         "row_limit",
         "byte_limit",
