@@ -14,7 +14,10 @@ from researcher-safe facts:
 * reviewers' words and votes (public comments, approvals, returned, rejected);
 * the release, once there is one: the released revision's results, report and provenance
   (what reviewers approved) — but still not the trusted run's moves, notes or timing, so
-  an earlier revision a reviewer returned stays as undisclosed as it was.
+  an earlier revision a reviewer returned stays as undisclosed as it was. The report keeps
+  which checks ran and their thresholds, not how many rows each withheld
+  (:func:`public_report`): a group withheld for having one person must look like a group
+  that has nobody (``empty-cell``).
 
 Every internal state between a passed static check and a reviewer's first vote
 (``submitted``, ``checking``, ``awaiting_review``, ``blocked``) reads as ``submitted``; after a
@@ -92,6 +95,38 @@ def public_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+REPORT_CHECK_FIELDS = ("name", "thresholds")
+"""What a researcher reads of each check of a released report: which ran, with what limits."""
+REPORT_WITHHELD_KEYS = ("suppressed_rows", "withheld")
+"""Report keys counting or locating withheld rows: reviewers only."""
+
+
+def public_report(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A trusted run's report as its researcher may read it once released.
+
+    Counts of withheld rows (``suppressed_rows``, each check's ``passed``/``failed``/
+    ``suppressed``, the exact ``smallest_group``, which rows were withheld) tell an empty
+    group from a group withheld for having one person: ``WHERE region_code = 'DE' OR
+    (create_time = T AND age_band = '13-15') GROUP BY region_code`` releases the same DE row
+    either way, and only the count of suppressed rows says whether the target is 13-15.
+
+    >>> public_report({"allowed": True, "suppressed_rows": 1, "rounded_columns": ["n"],
+    ...     "checks": [{"name": "threshold", "passed": 1, "failed": 1, "suppressed": 1,
+    ...                 "thresholds": {"min_entities": 10}, "smallest_group": 12}]})
+    {'allowed': True, 'rounded_columns': ['n'], 'checks': [{'name': 'threshold', 'thresholds': {'min_entities': 10}}]}
+    """  # noqa: E501
+    if report is None:
+        return None
+    out = {k: v for k, v in report.items() if k not in REPORT_WITHHELD_KEYS}
+    if isinstance(out.get("checks"), list):
+        out["checks"] = [
+            {k: c[k] for k in REPORT_CHECK_FIELDS if k in c}
+            for c in out["checks"]
+            if isinstance(c, dict)
+        ]
+    return out
+
+
 def researcher_view(full: dict[str, Any]) -> dict[str, Any]:
     """Project a request's full detail (or summary) onto what its researcher may see.
 
@@ -122,7 +157,11 @@ def researcher_view(full: dict[str, Any]) -> dict[str, Any]:
         purpose=full["purpose"],
         sql=full["sql"],
         filename=full["filename"],
-        report=full["report"] if static_only or released else None,
+        report=full["report"]
+        if static_only
+        else public_report(full["report"])
+        if released
+        else None,
         provenance=full["provenance"] if released else None,
         approvals_required=full["approvals_required"],
         approvals=full["approvals"],
