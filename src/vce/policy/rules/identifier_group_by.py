@@ -6,7 +6,7 @@ distribution per person (:mod:`vce.policy.per_person`): an inner query per perso
 values are only bucketed and counted over persons outside, every bucket a counted group.
 
 >>> from vce.policy.analyze import rules_of
->>> "identifier-group-by" in rules_of("SELECT count(*) FROM (SELECT author_id, count(*) AS n FROM videos GROUP BY author_id) t")
+>>> "identifier-group-by" in rules_of("SELECT avg(n) FROM (SELECT author_id, count(*) AS n FROM videos GROUP BY author_id) t")
 True
 >>> rules_of("SELECT region_code, count(*) FROM videos GROUP BY region_code")
 []
