@@ -328,8 +328,9 @@ class _Evaluator:
             else:
                 cellmin = count(f"{HELPER_PREFIX}cellmin")
             cell_fail = cells.failing(cellmin, need)
-            if self.fast and cell_fail.any():
+            if self.fast and (cell_fail & (cellmin != 0)).any():
                 raise _NeedExactCounts  # a lower bound below a threshold: count exactly
+            # (a bound of 0 is exact — no row — and withheld as it is: empty-cell)
         for name in self.lower_bounds:
             bound = count(name)
             if ((bound > 0) & (bound < need)).any():
