@@ -37,11 +37,12 @@ class AntiJoin:
     """One anti-join of the outermost SELECT: the side query counting whom it removes."""
 
     index: int
-    sql: str  # group keys __vce_g<i>, __vce_removed (smallest per-column count), __vce_rminor
+    sql: str  # group keys __vce_g<i>, __vce_r<j> (people removed per entity column), __vce_rminor
+    columns: int  # how many __vce_r<j>
 
-    @property
-    def removed_column(self) -> str:
-        return f"{PREFIX}{self.index}"
+    def removed_columns(self) -> list[str]:
+        """The main query's helper columns holding this anti-join's removed-people counts."""
+        return [f"{PREFIX}{self.index}_{j}" for j in range(self.columns)]
 
     @property
     def minor_column(self) -> str:
@@ -73,24 +74,18 @@ def side_query(
 
     ``removed_rows`` is the outermost SELECT with the anti-join's test flipped; ``ids`` the
     entity expressions of its sources (with their kind, ``row`` or ``set``), ``minors`` their
-    minor flags. Returns ``__vce_g<i>``, ``__vce_removed`` (the smallest non-zero per-column
-    count, NULL when nobody is removed) and ``__vce_rminor``.
+    minor flags. Returns ``__vce_g<i>``, ``__vce_r<j>`` (distinct people of ``ids[j]``) and
+    ``__vce_rminor``. (Each count is its own column: sqlglot writes ``least`` for DuckDB as
+    NULL when any argument is, which would hide a small count next to an empty one.)
     """
     side = removed_rows.copy()
     for arg in ("order", "limit", "offset", "having", "distinct", "qualify"):
         side.set(arg, None)
     gk = [exp.alias_(k.copy(), f"__vce_g{i}", quoted=True) for i, k in enumerate(keys)]
     counts = [
-        exp.Nullif(this=_distinct_count(e, kind), expression=exp.Literal.number(0))
-        for e, kind in ids
+        exp.alias_(_distinct_count(e, kind), f"__vce_r{j}", quoted=True)
+        for j, (e, kind) in enumerate(ids)
     ]
-    removed: exp.Expression = (
-        exp.Null()
-        if not counts
-        else counts[0]
-        if len(counts) == 1
-        else exp.Least(this=counts[0], expressions=counts[1:])
-    )
     minor: exp.Expression = exp.false()
     for m in minors:
         minor = exp.Or(
@@ -104,7 +99,7 @@ def side_query(
         "expressions",
         [
             *gk,
-            exp.alias_(removed, "__vce_removed", quoted=True),
+            *counts,
             exp.alias_(minor, "__vce_rminor", quoted=True),
         ],
     )
@@ -112,14 +107,23 @@ def side_query(
     return side.sql("duckdb")
 
 
-def failing(removed: np.ndarray, minor: np.ndarray, need_adult: int, need_minor: int) -> np.ndarray:
-    """Groups where an anti-join removes at least one and fewer than the threshold's people.
+def failing(
+    removed: list[np.ndarray], minor: np.ndarray, need_adult: int, need_minor: int
+) -> np.ndarray:
+    """Groups where an anti-join removes at least one and fewer than the threshold's people
+    in some entity column (``removed``: one count array per column).
 
-    >>> failing(np.array([0, 1, 9, 10, 30]), np.array([False, False, False, False, True]), 10, 50)
-    array([False,  True,  True, False,  True])
+    >>> m = np.array([False, False, False, False, True])
+    >>> failing([np.array([0, 1, 9, 10, 30])], m, 10, 50).tolist()
+    [False, True, True, False, True]
+    >>> failing([np.array([12, 12]), np.array([0, 3])], m[:2], 10, 50).tolist()
+    [False, True]
     """
     need = np.where(minor, need_minor, need_adult)
-    return (removed > 0) & (removed < need)
+    fail = np.zeros(len(minor), dtype=bool)
+    for r in removed:
+        fail |= (r > 0) & (r < need)
+    return fail
 
 
 def left_join_tests(sel: exp.Select) -> list[tuple[str, exp.Expression]]:

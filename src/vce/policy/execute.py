@@ -140,10 +140,9 @@ def _final_sql(rw: Rewritten, fast: bool = False) -> str:
         on = " AND ".join(f'm."{g}" IS NOT DISTINCT FROM q{i}."{g}"' for g in rw.group_keys)
         joins.append(f"LEFT JOIN ({o.sql}) AS q{i} ON {on or 'TRUE'}")
     for a in rw.anti_joins:
-        parts[-1] += (
-            f", coalesce(a{a.index}.__vce_removed, 0) AS {a.removed_column}, "
-            f"coalesce(a{a.index}.__vce_rminor, FALSE) AS {a.minor_column}"
-        )
+        for j, col in enumerate(a.removed_columns()):
+            parts[-1] += f", coalesce(a{a.index}.__vce_r{j}, 0) AS {col}"
+        parts[-1] += f", coalesce(a{a.index}.__vce_rminor, FALSE) AS {a.minor_column}"
         on = " AND ".join(f'm."{g}" IS NOT DISTINCT FROM a{a.index}."{g}"' for g in rw.group_keys)
         joins.append(f"LEFT JOIN ({a.sql}) AS a{a.index} ON {on or 'TRUE'}")
     return (
@@ -287,7 +286,7 @@ class _Evaluator:
         fail = None
         for a in self.rw.anti_joins:
             f = anti_join.failing(
-                count(a.removed_column),
+                [count(c) for c in a.removed_columns()],
                 flag(a.minor_column),
                 self.th.min_entities,
                 self.th.u18_min_entities,

@@ -1161,7 +1161,7 @@ class _Rewriter:
             removed_rows = sel.copy()
             flipped.replace(test)
             sql = anti_join.side_query(removed_rows, keys, ids, minors)
-            self.anti_joins.append(anti_join.AntiJoin(len(self.anti_joins), sql))
+            self.anti_joins.append(anti_join.AntiJoin(len(self.anti_joins), sql, len(ids)))
 
     def _plan_cells(self, sel: exp.Select, exprs: dict[str, exp.Expression], inner: Layout) -> None:
         """Count the people behind each *conditional* aggregate of the outermost SELECT.

@@ -118,3 +118,25 @@ def test_anti_join_in_an_inner_query_is_denied(dataset: Path) -> None:
     )
     res = run_checked(sql, Context(POLICY), [dataset])
     assert not res.allowed and {v.rule for v in res.reasons} == {"anti-join"}
+
+
+@pytest.mark.parametrize("u18", [False, True], ids=["no-u18", "u18"])
+def test_a_small_removal_next_to_an_empty_column_is_still_withheld(dataset: Path, u18: bool):
+    """The removed rows feed two entity columns, one of them empty (a reviewer without
+    playlists, LEFT JOINed to playlists): the reviewer's one person must still count."""
+    con = plain_connection(dataset, u18)
+    row = con.execute(
+        "SELECT u.create_time::VARCHAR FROM users u JOIN product_reviews r "
+        "ON r.reviewer_id = u.user_id WHERE u.audience = ? AND NOT EXISTS "
+        "(SELECT 1 FROM playlists p WHERE p.author_id = u.user_id) ORDER BY 1 LIMIT 1",
+        ["minor" if u18 else "adult"],
+    ).fetchone()
+    assert row is not None  # ground truth: such a reviewer exists
+    sql = (
+        "SELECT count(*) AS n, sum(r.review_rating) AS s FROM product_reviews r "
+        "LEFT JOIN playlists p ON p.author_id = r.reviewer_id WHERE NOT EXISTS "
+        "(SELECT 1 FROM users u WHERE u.user_id = r.reviewer_id AND u.create_time = "
+        f"TIMESTAMP '{row[0]}')"
+    )
+    res = run_checked(sql, Context(POLICY, u18_approved=u18), [dataset])
+    assert not res.allowed or res.table.num_rows == 0

@@ -126,3 +126,20 @@ def test_large_filter_cells_still_release(dataset: Path) -> None:
     )
     rows = _released(sql, dataset)
     assert len(rows) >= 1 and len(rows) <= truth.fetchone()[0]
+
+
+def test_a_one_person_cell_next_to_an_empty_cell_is_withheld(dataset: Path) -> None:
+    """Before, the smallest cell was ``least(nullif(a, 0), nullif(b, 0))``, which DuckDB SQL from
+    sqlglot makes NULL as soon as one cell is empty: the one-person cell then passed."""
+    t, _, _ = _target(dataset, False)
+    sql = (
+        "SELECT region_code, count(*) AS n, count(*) FILTER (WHERE create_time = "
+        f"TIMESTAMP '{t}') AS a, count(*) FILTER (WHERE age_band = 'none') AS b "
+        "FROM users GROUP BY 1"
+    )
+    (region,) = (
+        plain_connection(dataset, False)
+        .execute(f"SELECT region_code FROM users WHERE create_time = TIMESTAMP '{t}'")
+        .fetchone()
+    )
+    assert region not in {r["region_code"] for r in _released(sql, dataset)}
