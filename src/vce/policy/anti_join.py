@@ -110,8 +110,9 @@ def side_query(
 def failing(
     removed: list[np.ndarray], minor: np.ndarray, need_adult: int, need_minor: int
 ) -> np.ndarray:
-    """Groups where an anti-join removes at least one and fewer than the threshold's people
-    in some entity column (``removed``: one count array per column).
+    """Groups where an anti-join removes 1 .. threshold - 1 people in some entity column.
+
+    ``removed`` holds one count array per entity column.
 
     >>> m = np.array([False, False, False, False, True])
     >>> failing([np.array([0, 1, 9, 10, 30])], m, 10, 50).tolist()
