@@ -2,9 +2,10 @@
 # Container entry point (run by tini as uid 1000): prepare the tmpfs home, then exec the server.
 # The root filesystem is read-only; everything written here lands on the tmpfs mounts.
 set -euo pipefail
-# The notebook-signing key lives in $HOME/.local/share/jupyter (NotebookNotary.data_dir in the
-# hardening config): JUPYTER_DATA_DIR itself is read-only so nobody can add kernel specs.
-mkdir -p "$HOME/.local/share/jupyter" "$JUPYTER_RUNTIME_DIR" "$MPLCONFIGDIR" "$XDG_CACHE_HOME" \
+# Nothing the server reads at start lives in the writable home: configuration, kernel specs and
+# extensions come from read-only paths, IPython's profile and the notebook-trust folder from the
+# fresh /tmp (the trust secret itself stays in the server's memory: vce.sandbox.hardening).
+mkdir -p "$JUPYTER_RUNTIME_DIR" "$IPYTHONDIR" "$MPLCONFIGDIR" "$XDG_CACHE_HOME" \
     "$JUPYTERLAB_SETTINGS_DIR" "$JUPYTERLAB_WORKSPACES_DIR" 2>/dev/null || true
 # Fail closed without a separate check (which cost a 1.3 s interpreter start per spawn): the
 # server config names vce's contents manager class, so when the hardening cannot be imported the

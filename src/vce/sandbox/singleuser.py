@@ -99,7 +99,14 @@ def skip_hub_database_layer() -> bool:
 
 
 def main() -> None:
-    """Entry point ``vce-singleuser``: ``jupyterhub-singleuser`` with a lighter start."""
+    """Entry point ``vce-singleuser``: ``jupyterhub-singleuser`` with a lighter start.
+
+    The process is made non-dumpable first (:mod:`vce.sandbox.nodump`), before it reads any
+    file, so no kernel it starts later can trace or read it.
+    """
+    from vce.sandbox.nodump import forbid_dumping
+
+    forbid_dumping()
     skip_hub_database_layer()
     from jupyterhub.singleuser import main as singleuser_main
 

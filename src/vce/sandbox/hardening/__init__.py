@@ -10,10 +10,19 @@ message pointing to the export workflow:
 
 - ``/files/…`` raw downloads (JupyterLab's *Download*, direct links) and ``/view/…``;
 - ``/nbconvert/…`` downloads and exports (*Save and Export Notebook As…*);
-- contents-API reads of non-notebook files above a size cap (see :mod:`.contents`).
+- contents-API reads of non-notebook files above a size cap (see :mod:`.contents`), and any
+  contents-API traffic beyond a budget per server start; oversized lab workspace and settings
+  responses (see :mod:`.responses`);
+- oversized kernel messages and ``user_expressions``, and kernel traffic beyond a budget per
+  server start (see :mod:`.kernel_traffic`).
 
-Notebooks, the file browser, text editing, terminals, kernels and uploads are untouched. Every
-refusal is logged with the ``VCE-REFUSED`` marker so operators can see attempts.
+Terminals are off (the config file). Notebooks, the file browser, text editing, kernels and
+uploads are untouched. Every refusal is logged with the ``VCE-REFUSED`` marker and reported to
+the airlock's audit chain (:mod:`.report`).
+
+The extension also makes the server non-dumpable (:mod:`vce.sandbox.nodump`), so the kernel
+cannot trace or read it, and keeps the notebook-trust secret in memory, so a secret the kernel
+writes to the home folder is never the server's.
 
 Why a server extension and not a proxy rule: the server knows what a path *is* (notebook or
 data file, its size), and the same image is safe whichever hub or proxy runs it.
@@ -21,11 +30,15 @@ data file, its size), and the same image is safe whichever hub or proxy runs it.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from vce.sandbox.hardening import responses
 from vce.sandbox.hardening.contents import CappedFileContentsManager
 from vce.sandbox.hardening.handlers import EmptyExporterListHandler, RefusedDownloadHandler
+from vce.sandbox.hardening.kernel_traffic import GuardedKernelWebsocketConnection
 from vce.sandbox.hardening.refusal import EXPORT_HINT
+from vce.sandbox.nodump import forbid_dumping
 
 __all__ = ["EXPORT_HINT", "CappedFileContentsManager", "RefusedDownloadHandler"]
 
@@ -48,6 +61,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     """
     from jupyter_server.utils import url_path_join
 
+    forbid_dumping()  # before any kernel exists (vce-singleuser already did; idempotent)
     base_url = serverapp.web_app.settings["base_url"]
     handlers: list[tuple[str, type, dict[str, Any]]] = [
         (url_path_join(base_url, route), RefusedDownloadHandler, {}) for route in REFUSED_ROUTES
@@ -67,4 +81,25 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         )
         serverapp.contents_manager = capped
         serverapp.web_app.settings["contents_manager"] = capped
+    _trust_only_this_start(serverapp.contents_manager)
+    responses.install(serverapp.web_app)
+    settings = serverapp.web_app.settings
+    if not issubclass(
+        settings.get("kernel_websocket_connection_class") or object,
+        GuardedKernelWebsocketConnection,
+    ):
+        serverapp.log.warning("vce-hardening: installing the guarded kernel websocket connection")
+        settings["kernel_websocket_connection_class"] = GuardedKernelWebsocketConnection
     serverapp.log.info("vce-hardening: downloads and exports refused; use vce.request_export()")
+
+
+def _trust_only_this_start(contents_manager: Any) -> None:
+    """Keep the notebook-signing secret and signatures in memory, never in the home folder.
+
+    Jupyter reads the secret from its data folder, which in a sandbox must be writable (home)
+    or is empty (/tmp) — either way the kernel could put its own secret there and sign any
+    notebook as trusted. In memory, trust lasts one server start.
+    """
+    notary = contents_manager.notary
+    notary.db_file = ":memory:"
+    notary.secret = os.urandom(1024)

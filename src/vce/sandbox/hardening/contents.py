@@ -9,6 +9,7 @@ saving edits) are unaffected, and ``/files/`` is closed by the same refusal hand
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
@@ -62,6 +63,19 @@ class CappedFileContentsManager(AsyncLargeFileManager):
                 raise web.HTTPError(400, f"Unreadable Notebook: {path} is not a notebook") from None
             raise
 
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        """Save as the parent class; a full home folder answers 507 naming the quota."""
+        try:
+            return await super().save(model, path)
+        except web.HTTPError as e:
+            if _is_disk_full(e.__cause__) or "No space left" in (e.log_message or ""):
+                raise web.HTTPError(507, home_full_message()) from None
+            raise
+        except OSError as e:
+            if _is_disk_full(e):
+                raise web.HTTPError(507, home_full_message()) from None
+            raise
+
     def _refuse_if_too_large(self, path: str, type: str | None) -> None:
         path = path.strip("/")
         os_path = self._get_os_path(path)
@@ -82,3 +96,18 @@ class CappedFileContentsManager(AsyncLargeFileManager):
                 f"{path} is {size} bytes, over the {cap}-byte limit for "
                 f"reading files here. {EXPORT_HINT}",
             )
+
+
+def _is_disk_full(exc: BaseException | None) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def home_full_message() -> str:
+    """What a researcher reads when the home folder is full (HTTP 507 Insufficient Storage)."""
+    quota = os.environ.get("VCE_HOME_QUOTA") or "its size limit"
+    return (
+        f"Your home folder is full: it holds at most {quota} (the deployment's "
+        "sandbox.home_quota setting). Delete files you no longer need - in a notebook, "
+        "`!du -sh ~/* ~/.[!.]*` shows what takes the space - or ask an administrator to raise "
+        "sandbox.home_quota."
+    )
