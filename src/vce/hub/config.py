@@ -290,6 +290,16 @@ SCHEMA: dict[str, Any] = {
                     minimum=32,
                     maximum=4096,
                 ),
+                "home_quota": _opt(
+                    "string",
+                    "2G",
+                    "Size limit of each home folder (one per researcher × project): a "
+                    "loop-mounted ext4 image under the state folder, so a full home stops "
+                    'there, not at the host\'s disk. "0" keeps unlimited Docker volumes. '
+                    "Raising it grows homes at their next start; lowering it never shrinks one.",
+                    'a byte size like "2G", or "0" for no limit',
+                    pattern=_BYTES,
+                ),
                 "tmp_size": _opt(
                     "string",
                     "512M",

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from vce.hub import firewall
+from vce.hub import firewall, homequota
 from vce.hub.config import CONFIG_ENV, ConfigError, Settings, load_settings
 
 HUB_PID = "hub.pid"
@@ -189,6 +189,7 @@ def stop(settings: Settings) -> None:
     """Stop everything :func:`start` started: hub, proxy, services, sandboxes, rules, network."""
     stop_hub(settings)
     remove_sandboxes(settings)
+    homequota.unmount_all(settings.state_dir / "homes")
     net = firewall.SandboxNetwork.from_settings(settings)
     firewall.remove(net)
     firewall.remove_network(net)

@@ -10,7 +10,10 @@ from the project registry at each start — never from the request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,9 +26,13 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, Unicode, default
 
+from vce.hub import homequota
 from vce.hub.access import STATE_DATASETS, STATE_U18, AccessDenied, Registry, SpawnGrant, decide
 from vce.hub.cpu import START, host_queue
 from vce.hub.mounts import DatasetMissing, data_binds
+from vce.hub.seccomp import security_opt
+
+_PROCESS_NAME_KEY = secrets.token_hex(32)
 
 
 class VCESpawner(DockerSpawner):
@@ -112,6 +119,27 @@ class VCESpawner(DockerSpawner):
         add seconds to a start; this one runs while the start slot is held, at a fixed pace.
         """,
     )
+    home_quota = Unicode(
+        "0",
+        config=True,
+        help="""Size limit of each home folder, like "2G" (:mod:`vce.hub.homequota`); "0" keeps
+        an unlimited Docker volume per home.""",
+    )
+    home_images_dir = Unicode(
+        "",
+        config=True,
+        help="Host folder holding the home images and their mount points (with home_quota).",
+    )
+    container_name_key = Unicode(
+        "",
+        config=True,
+        help="""Secret from which container names are derived (empty: one per hub process).
+
+        Docker's DNS on the sandbox network answers every container's name to every other
+        container; a name like ``vce-alice--study`` told one researcher who works on which
+        project. Names are an HMAC of user and server name instead.
+        """,
+    )
     enforce_firewall_network = Bool(
         True,
         config=True,
@@ -149,6 +177,24 @@ class VCESpawner(DockerSpawner):
     def _name_template_default(self) -> str:
         return "{prefix}-{username}--{servername}"
 
+    @default("container_name_key")
+    def _container_name_key_default(self) -> str:
+        return _PROCESS_NAME_KEY
+
+    @default("object_name")
+    def _object_name_default(self) -> str:
+        """``vce-<hmac>``: stable for a user × server, meaningless to anyone without the key.
+
+        Raw (not case-folded) names go in, so two server names differing in case never share a
+        container (DockerSpawner's template lowercases; a failed start of ``RT-U18`` removed
+        the running ``rt-u18``).
+        """
+        user = self.user.name if self.user is not None else ""
+        digest = hmac.new(
+            self.container_name_key.encode(), f"{user}\0{self.name}".encode(), hashlib.sha256
+        ).hexdigest()[:24]
+        return f"{self.prefix}-{digest}"
+
     @default("pull_policy")
     def _pull_policy_default(self) -> str:
         return "never"
@@ -178,7 +224,7 @@ class VCESpawner(DockerSpawner):
         mem = self.mem_limit
         config: dict[str, Any] = {
             "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges:true"],
+            "security_opt": ["no-new-privileges:true", security_opt()],
             "read_only": True,
             "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={self.tmp_size.lower()}"},
             "pids_limit": self.pids_limit,
@@ -234,6 +280,31 @@ class VCESpawner(DockerSpawner):
             username=self.escaped_name, project=self.escape(self.name.lower())
         )
 
+    def uses_home_quota(self) -> bool:
+        """Whether homes are size-limited images rather than Docker volumes."""
+        return homequota.parse_size(self.home_quota) > 0
+
+    def _home_images(self) -> Path:
+        if not self.home_images_dir:
+            raise web.HTTPError(500, "VCESpawner.home_images_dir must be set with home_quota")
+        return Path(self.home_images_dir)
+
+    async def _home_source(self) -> str:
+        """The host side of the home mount: a quota-limited image's folder, or a volume name."""
+        if not self.uses_home_quota():
+            return self.home_volume()
+        try:
+            home = await asyncio.to_thread(
+                homequota.mount_home,
+                self._home_images(),
+                self.home_volume(),
+                homequota.parse_size(self.home_quota),
+                self.sandbox_uid,
+            )
+        except homequota.HomeQuotaError as exc:
+            raise web.HTTPError(500, str(exc)) from None
+        return str(home)
+
     def get_env(self) -> dict[str, str]:
         """Add the client's environment: project, data folder, airlock URL, U18 flag, limits."""
         env = super().get_env()
@@ -250,6 +321,7 @@ class VCESpawner(DockerSpawner):
                 # "migrate" into the read-only /etc/jupyter and the server dies at its second
                 # start. IPython's profile lives on the tmpfs instead.
                 "IPYTHONDIR": "/tmp/ipython",
+                "VCE_HOME_QUOTA": self.home_quota if self.uses_home_quota() else "",
             }
         )
         # DuckDB's memory limit and threads: the client reads them from the container's cgroup
@@ -260,6 +332,10 @@ class VCESpawner(DockerSpawner):
 
     async def start(self) -> tuple[str, int]:
         """Check membership, compute mounts from the registry, harden, then start."""
+        if self.name != self.name.lower():
+            # Project slugs are lowercase; a mixed-case name would share the home (and, with
+            # DockerSpawner's own naming, the container) of the lowercase one.
+            raise web.HTTPError(400, f"server names are lowercase project slugs, not {self.name!r}")
         # a database read: off the hub's event loop
         self.grant = grant = await asyncio.to_thread(self.resolve_grant)
         if self.sandbox_uid == 0:
@@ -275,7 +351,7 @@ class VCESpawner(DockerSpawner):
             )
         except DatasetMissing as exc:
             raise web.HTTPError(500, str(exc)) from None
-        self.volumes = {self.home_volume(): self.home_dir}
+        self.volumes = {await self._home_source(): self.home_dir}
         self.read_only_volumes = binds
         self.format_volume_name = lambda template, spawner: template  # paths are final already
         self._merge_hardening()
@@ -324,6 +400,17 @@ class VCESpawner(DockerSpawner):
             except OSError:
                 pass  # not listening yet
             await asyncio.sleep(self.ready_poll_interval)
+
+    async def stop(self, now: bool = False) -> None:
+        """Stop the container, then unmount its home image (when homes have a quota)."""
+        await super().stop(now=now)
+        if self.uses_home_quota() and self.home_images_dir and self.name == self.name.lower():
+            try:
+                await asyncio.to_thread(
+                    homequota.unmount_home, Path(self.home_images_dir), self.home_volume()
+                )
+            except homequota.HomeQuotaError as exc:
+                self.log.warning("home of %s/%s stays mounted: %s", self.user.name, self.name, exc)
 
     def get_state(self) -> dict[str, Any]:
         """Remember what was mounted, so the reconciler can stop servers after a revocation."""

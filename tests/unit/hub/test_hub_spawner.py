@@ -84,7 +84,8 @@ def test_hardening_cannot_be_loosened_by_configuration(tmp_path, registry, data_
     sp._merge_hardening()
     hc, ck = sp.extra_host_config, sp.extra_create_kwargs
     assert hc["read_only"] is True and hc["cap_drop"] == ["ALL"] and hc["pids_limit"] == 256
-    assert hc["security_opt"] == ["no-new-privileges:true"]
+    assert hc["security_opt"][0] == "no-new-privileges:true"
+    assert hc["security_opt"][1].startswith("seccomp={")  # Docker's default minus ptrace
     assert hc["network_mode"] == "vce-sandbox" and hc["privileged"] is False
     assert hc["memswap_limit"] == hc["memswap_limit"] and "size=512m" in hc["tmpfs"]["/tmp"]
     assert hc["dns"] == ["127.0.0.1"]  # no upstream resolver: no way out by DNS queries
@@ -186,3 +187,24 @@ def test_start_returns_once_the_server_answers_not_while_it_fails(
 
     asyncio.run(main())
     assert seen == [503, 503, 503, 404]
+
+
+def test_container_names_say_nothing_and_never_fold_case(tmp_path, registry, data_root) -> None:
+    lower = make_spawner(tmp_path, registry, data_root, "alice", "rt-u18")
+    upper = make_spawner(tmp_path, registry, data_root, "alice", "RT-U18")
+    for sp in (lower, upper):
+        assert "alice" not in sp.object_name and "rt" not in sp.object_name.removeprefix("vce-")
+    assert lower.object_name != upper.object_name
+
+
+def test_mixed_case_server_name_is_refused_before_anything_runs(
+    tmp_path, registry, data_root
+) -> None:
+    import asyncio
+
+    from tornado import web
+
+    sp = make_spawner(tmp_path, registry, data_root, "alice", "P1")
+    with pytest.raises(web.HTTPError) as err:
+        asyncio.run(sp.start())
+    assert err.value.status_code == 400
