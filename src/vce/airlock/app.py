@@ -388,6 +388,16 @@ class AuditVerifyHandler(APIHandler):
         )
 
 
+class SandboxRefusalsHandler(APIHandler):
+    """A sandbox reports a refusal of its Jupyter server (:mod:`vce.airlock.refusals`)."""
+
+    def post(self) -> None:
+        """Record it in the audit chain as the token's user."""
+        from vce.airlock import refusals
+
+        self.send(refusals.record(self.airlock.db, self.principal(), self.body()), 201)
+
+
 def make_app(airlock: Airlock, worker: Worker, prefix: str | None = None) -> web.Application:
     """Build the Tornado application under the service prefix."""
     prefix = prefix or os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/airlock/")
@@ -416,6 +426,7 @@ def make_app(airlock: Airlock, worker: Worker, prefix: str | None = None) -> web
             ProjectItemHandler,
         ),
         (rf"{p}/api/audit/verify", AuditVerifyHandler),
+        (rf"{p}/api/sandbox/refusals", SandboxRefusalsHandler),
         (rf"{p}/oauth_callback", HubOAuthCallbackHandler),
         *pages.routes(p),
     ]

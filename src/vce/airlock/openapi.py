@@ -386,6 +386,24 @@ def openapi_document(prefix: str = "/services/airlock/") -> dict[str, Any]:
         "/api/whoami": {
             "get": _op("The caller, their roles and projects", _json({"type": "object"}, "me")),
         },
+        "/api/sandbox/refusals": {
+            "post": _op(
+                "Record a refusal of the caller's sandbox in the audit log (daily limit per user)",
+                _json({"type": "object"}, "recorded"),
+                status="201",
+                body={
+                    "type": "object",
+                    "required": ["what"],
+                    "properties": {
+                        "project": {"type": "string"},
+                        "what": {"type": "string", "minLength": 1},
+                        "path": {"type": "string"},
+                        "bytes": {"type": "integer", "minimum": 0},
+                    },
+                },
+                more=RATE_LIMITED,
+            ),
+        },
         "/api/audit/verify": {
             "get": _op(
                 "Verify the audit chain (administrators)",
