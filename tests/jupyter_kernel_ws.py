@@ -28,6 +28,10 @@ class CellRun:
     source: str
     status: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict)
+    """Content of the ``execute_reply`` (``user_expressions`` are there)."""
+    reply_bytes: int = 0
+    """Size of the ``execute_reply`` as the websocket delivered it."""
 
     def text(self) -> str:
         """Every stream, traceback and textual rich output (plain, HTML, …), joined."""
@@ -68,7 +72,9 @@ def _request(msg_type: str, session: str, content: dict[str, Any]) -> dict[str, 
     }
 
 
-def _execute_request(code: str, session: str) -> dict[str, Any]:
+def _execute_request(
+    code: str, session: str, user_expressions: dict[str, str] | None = None
+) -> dict[str, Any]:
     return _request(
         "execute_request",
         session,
@@ -76,7 +82,7 @@ def _execute_request(code: str, session: str) -> dict[str, Any]:
             "code": code,
             "silent": False,
             "store_history": True,
-            "user_expressions": {},
+            "user_expressions": user_expressions or {},
             "allow_stdin": False,
             "stop_on_error": True,
         },
@@ -113,8 +119,17 @@ async def _wait_until_ready(conn: Any, session: str, timeout: float) -> None:
                 return
 
 
-async def run_cells(ws_url: str, token: str, cells: list[str], timeout: float) -> list[CellRun]:
-    """Run ``cells`` in order on the kernel at ``ws_url``; stop after the first that fails."""
+async def run_cells(
+    ws_url: str,
+    token: str,
+    cells: list[str],
+    timeout: float,
+    user_expressions: dict[str, str] | None = None,
+) -> list[CellRun]:
+    """Run ``cells`` in order on the kernel at ``ws_url``; stop after the first that fails.
+
+    ``user_expressions`` go with every execute request (JupyterLab itself sends none).
+    """
     conn = await websocket_connect(
         HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, request_timeout=timeout)
     )
@@ -123,7 +138,7 @@ async def run_cells(ws_url: str, token: str, cells: list[str], timeout: float) -
     try:
         await _wait_until_ready(conn, session, timeout)
         for source in cells:
-            msg = _execute_request(source, session)
+            msg = _execute_request(source, session, user_expressions)
             msg_id = msg["header"]["msg_id"]
             await conn.write_message(json.dumps(msg))
             run = CellRun(source)
@@ -138,6 +153,7 @@ async def run_cells(ws_url: str, token: str, cells: list[str], timeout: float) -
                 kind = reply["msg_type"]
                 if reply["channel"] == "shell" and kind == "execute_reply":
                     run.status = reply["content"]["status"]
+                    run.reply, run.reply_bytes = reply["content"], len(raw)
                 elif kind == "status" and reply["content"]["execution_state"] == "idle":
                     idle = True
                 elif kind in OUTPUT_TYPES:

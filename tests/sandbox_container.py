@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +37,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from vce.hub.seccomp import write_profile
 
 REPO = Path(__file__).resolve().parent.parent
 JUPYTER_PORT = 8888
@@ -51,8 +54,10 @@ HARDENING_FLAGS = (
     "--memory=2g",
     "--memory-swap=2g",
     "--cpus=1",
+    f"--security-opt=seccomp={write_profile(Path(tempfile.gettempdir()) / 'vce-seccomp.json')}",
 )
-"""What DESIGN's trust boundary 1 asks of every sandbox (the hub's spawner sets the same)."""
+"""What DESIGN's trust boundary 1 asks of every sandbox (the hub's spawner sets the same,
+seccomp profile included: Docker's default without ``ptrace`` and ``process_vm_*``)."""
 SANDBOX_AUDIENCES = ("adult", "minor_synthetic")
 TEST_IMAGE_NAME = os.environ.get("VCE_TEST_IMAGE", "vce-notebook-test")
 """The tests' own image name (scripts/prereqs.sh builds the same): a test build never moves
@@ -159,6 +164,8 @@ class StubAirlock:
     host: str
     token: str
     requests: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+    """Bodies posted to ``api/sandbox/refusals`` (the real airlock audits them)."""
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -180,6 +187,11 @@ class StubAirlock:
 
             def do_POST(self) -> None:
                 if not self._authorised():
+                    return
+                if self.path.endswith("/api/sandbox/refusals"):
+                    length = int(self.headers["Content-Length"])
+                    stub.refusals.append(json.loads(self.rfile.read(length)))
+                    self._reply(201, {"recorded": len(stub.refusals)})
                     return
                 if not self.path.endswith("/api/requests"):
                     self._reply(404, {"error": {"code": "not_found", "message": self.path}})
@@ -307,12 +319,15 @@ def sandbox_image() -> str:
     return build_image()
 
 
-@pytest.fixture(scope="session")
-def sandbox_container(
-    sandbox_image: str, request: pytest.FixtureRequest
+@contextmanager
+def running_sandbox(
+    image: str, dataset: Path, server_args: tuple[str, ...] = ()
 ) -> Iterator[SandboxContainer]:
-    """One hardened sandbox container for the session (see the module docstring)."""
-    dataset: Path = request.getfixturevalue("dataset")
+    """Start a hardened sandbox container (see the module docstring); remove it afterwards.
+
+    ``server_args`` go to ``jupyter lab`` after the defaults (tests that spend a budget run
+    their own container with smaller budgets, so the session's container keeps its own).
+    """
     run_id = uuid.uuid4().hex[:10]
     network = f"vce-test-{run_id}"
     name = f"vce-sandbox-{run_id}"
@@ -336,14 +351,15 @@ def sandbox_container(
             "run", "--detach", "--name", name, "--network", network,
             "--label", "org.vce.test=1", *HARDENING_FLAGS,
             "--volume", f"{mount}:/data:ro", *env_args,
-            sandbox_image,
+            image,
             "jupyter", "lab", "--no-browser", "--ServerApp.ip=0.0.0.0",
             f"--ServerApp.port={JUPYTER_PORT}", f"--IdentityProvider.token={token}",
+            *server_args,
         )  # fmt: skip
         ip = docker(
             "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
         ).stdout.strip()
-        box = SandboxContainer(name, sandbox_image, network, ip, token, airlock, env=env)
+        box = SandboxContainer(name, image, network, ip, token, airlock, env=env)
         _wait_for_server(box)
         yield box
     finally:
@@ -352,3 +368,12 @@ def sandbox_container(
         if airlock is not None:
             airlock.stop()
         shutil.rmtree(mount, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sandbox_container(
+    sandbox_image: str, request: pytest.FixtureRequest
+) -> Iterator[SandboxContainer]:
+    """One hardened sandbox container for the session (see the module docstring)."""
+    with running_sandbox(sandbox_image, request.getfixturevalue("dataset")) as box:
+        yield box

@@ -82,7 +82,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         serverapp.contents_manager = capped
         serverapp.web_app.settings["contents_manager"] = capped
     _trust_only_this_start(serverapp.contents_manager)
-    responses.install(serverapp.web_app)
+    responses.install(serverapp.web_app, serverapp.contents_manager.session_budget_bytes)
     settings = serverapp.web_app.settings
     if not issubclass(
         settings.get("kernel_websocket_connection_class") or object,

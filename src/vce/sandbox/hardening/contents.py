@@ -32,6 +32,11 @@ class CappedFileContentsManager(AsyncLargeFileManager):
     max_notebook_bytes = Int(
         25 * MiB, config=True, help="Largest notebook whose content the API returns."
     )
+    session_budget_bytes = Int(
+        256 * MiB,
+        config=True,
+        help="Bytes the contents API returns per server start (vce.sandbox.hardening.responses).",
+    )
 
     @default("files_handler_class")
     def _files_handler_class_default(self) -> type:

@@ -38,6 +38,9 @@ CONTENTS_SMALL = 64 * KiB
 class ResponseGuard(OutputTransform):
     """Refuse oversized lab-API responses; count contents-API responses against the budget."""
 
+    contents_budget = CONTENTS_BUDGET
+    """Set from ``CappedFileContentsManager.session_budget_bytes`` by :func:`install`."""
+
     def __init__(self, request: httputil.HTTPServerRequest) -> None:
         super().__init__(request)
         self.path = request.path
@@ -67,11 +70,11 @@ class ResponseGuard(OutputTransform):
                 headers, f"response of {size} bytes over the {LAB_API_CAP}-byte cap", size
             )
         if self.counted and status_code < 300:
-            spent = budget("contents API", CONTENTS_BUDGET, CONTENTS_SMALL)
+            spent = budget("contents API", self.contents_budget, CONTENTS_SMALL)
             if not spent.take(size):
                 return self._refusal(
                     headers,
-                    f"contents API budget of {CONTENTS_BUDGET} bytes per server start spent",
+                    f"contents API budget of {spent.limit} bytes per server start spent",
                     size,
                 )
         return status_code, headers, chunk
@@ -81,7 +84,7 @@ class ResponseGuard(OutputTransform):
         if self.refused:
             return b""
         if (self.capped or self.counted) and chunk:
-            spent = budget("contents API", CONTENTS_BUDGET, CONTENTS_SMALL)
+            spent = budget("contents API", self.contents_budget, CONTENTS_SMALL)
             if self.capped or not spent.take(len(chunk)):
                 return b""  # these APIs never stream; a streamed body is cut, not completed
         return chunk
@@ -91,7 +94,8 @@ def _log() -> logging.Logger:
     return logging.getLogger("ServerApp")
 
 
-def install(web_app: Any) -> None:
+def install(web_app: Any, contents_budget: int = CONTENTS_BUDGET) -> None:
     """Add the guard to the server's Tornado application (first, before any compression)."""
+    ResponseGuard.contents_budget = contents_budget
     if ResponseGuard not in web_app.transforms:
         web_app.transforms.insert(0, ResponseGuard)
