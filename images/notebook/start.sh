@@ -5,7 +5,9 @@ set -euo pipefail
 # Nothing the server reads at start lives in the writable home: configuration, kernel specs and
 # extensions come from read-only paths, IPython's profile and the notebook-trust folder from the
 # fresh /tmp (the trust secret itself stays in the server's memory: vce.sandbox.hardening).
-mkdir -p "$JUPYTER_RUNTIME_DIR" "$IPYTHONDIR" "$MPLCONFIGDIR" "$XDG_CACHE_HOME" \
+# $IPYTHONDIR is not created here: if it exists at server start, jupyter_core tries to
+# "migrate" it into the read-only /etc/jupyter and the server stops.
+mkdir -p "$JUPYTER_RUNTIME_DIR" "$MPLCONFIGDIR" "$XDG_CACHE_HOME" \
     "$JUPYTERLAB_SETTINGS_DIR" "$JUPYTERLAB_WORKSPACES_DIR" 2>/dev/null || true
 # Fail closed without a separate check (which cost a 1.3 s interpreter start per spawn): the
 # server config names vce's contents manager class, so when the hardening cannot be imported the
