@@ -246,6 +246,7 @@ image = "{image}"
 mem_limit = "768M"
 cpu_limit = 1.0
 pids_limit = 128
+home_quota = "64M"
 """
     )
     return config
