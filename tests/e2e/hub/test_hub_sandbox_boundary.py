@@ -148,6 +148,7 @@ for path in (".local/lib/python3.11/site-packages/usercustomize.py",
 nb = nbformat.v4.new_notebook()
 nb.cells.append(nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output(
     "display_data", data={"text/html": "<script>alert(1)</script>"})]))
+os.makedirs(os.path.join(home, ".local/share/jupyter"), exist_ok=True)
 NotebookNotary(data_dir=os.path.join(home, ".local/share/jupyter")).sign(nb)
 nbformat.write(nb, os.path.join(home, "signed.ipynb"))
 with open(os.path.join(home, "big.csv"), "w") as f:
@@ -160,7 +161,8 @@ def test_nothing_in_home_changes_the_server_at_its_next_start(
     deployment: Deployment, pair: tuple[HubUser, HubUser, str]
 ) -> None:
     kira, _, slug = pair
-    assert kira.execute(slug, SEED_HOME)["stdout"].strip() == "seeded"
+    seeded = kira.execute(slug, SEED_HOME)
+    assert seeded["stdout"].strip() == "seeded", seeded
     kira.stop(slug)
     deadline = time.monotonic() + 60
     while kira.server(slug) is not None and time.monotonic() < deadline:

@@ -69,17 +69,26 @@ class CappedFileContentsManager(AsyncLargeFileManager):
             raise
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
-        """Save as the parent class; a full home folder answers 507 naming the quota."""
+        """Save as the parent class; a full home folder answers 507 naming the quota.
+
+        Jupyter writes through a temporary file and reports a full disk as whatever failed
+        last (often "No such file" for the rename), so the filesystem itself is asked.
+        """
         try:
             return await super().save(model, path)
-        except web.HTTPError as e:
-            if _is_disk_full(e.__cause__) or "No space left" in (e.log_message or ""):
+        except (web.HTTPError, OSError) as e:
+            needed = len(model.get("content") or "") if isinstance(model, dict) else 0
+            if _is_disk_full(e) or _is_disk_full(e.__cause__) or self._is_full(needed):
                 raise web.HTTPError(507, home_full_message()) from None
             raise
-        except OSError as e:
-            if _is_disk_full(e):
-                raise web.HTTPError(507, home_full_message()) from None
-            raise
+
+    def _is_full(self, needed: int) -> bool:
+        """Whether the home filesystem lacks room for ``needed`` more bytes (or 1 MiB)."""
+        try:
+            stats = os.statvfs(self.root_dir)
+        except OSError:
+            return False
+        return stats.f_bavail * stats.f_frsize < max(needed, MiB)
 
     def _refuse_if_too_large(self, path: str, type: str | None) -> None:
         path = path.strip("/")
