@@ -116,11 +116,6 @@ def test_a_huge_output_message_is_not_sent(sandbox_container: SandboxContainer) 
     assert "done" in run.text() and "was not sent" in run.text()
 
 
-def test_terminals_are_off(sandbox_container: SandboxContainer) -> None:
-    assert sandbox_container.api("POST", "api/terminals").status_code == 404
-    assert sandbox_container.api("GET", "api/terminals").status_code == 404
-
-
 def test_a_workspace_the_kernel_wrote_is_not_served_in_bulk(
     sandbox_container: SandboxContainer,
 ) -> None:
