@@ -49,9 +49,11 @@ result = {"server_cmdline": cmdline}
 def attach(pid):
     rc = libc.ptrace(PTRACE_ATTACH, pid, None, None)
     err = ctypes.get_errno()
-    if rc == 0:
-        libc.ptrace(PTRACE_DETACH, pid, None, None)
-    return "attached" if rc == 0 else errno.errorcode[err]
+    if rc != 0:
+        return errno.errorcode[err]
+    os.waitpid(pid, 0x40000000)  # __WALL: until it stops, then let it go again
+    libc.ptrace(PTRACE_DETACH, pid, None, None)
+    return "attached"
 
 result["attach_server"] = attach(server)
 try:
