@@ -10,6 +10,7 @@ exactly is denied with a reason; nothing is released on a guess.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ from vce.policy.checks import (
     threshold,
     u18,
 )
+from vce.policy.contributors import value_columns, with_sets
 from vce.policy.engine import (
     EngineError,
     Statistics,
@@ -69,6 +71,10 @@ class CheckedResult:
     reasons: list[Any] = field(default_factory=list)
     files_read: tuple[Path, ...] = ()
     rounded_columns: tuple[str, ...] = ()
+    # with ``contributors=True``: one row per released row, its id lists (vce.policy.contributors)
+    contributor_sets: pa.Table | None = None
+    value_columns: tuple[str, ...] = ()
+    row_export: bool = False  # rows leave one by one (no cell to difference)
 
     @property
     def released_rows(self) -> int:
@@ -233,6 +239,8 @@ class _Evaluator:
             ),
         }
         self.kept: list[pa.RecordBatch] = []
+        self.kept_sets: list[pa.RecordBatch] = []
+        self.set_columns: tuple[str, ...] = ()
         self.kept_rows = 0
         self.suppressed = 0
         self.smallest: int | None = None
@@ -387,6 +395,8 @@ class _Evaluator:
             ]
             kept = batch if keep is None else batch.filter(pa.array(keep))
             self.kept.append(kept.select(visible))
+            if self.set_columns:
+                self.kept_sets.append(kept.select(list(self.set_columns)))
         self.kept_rows += kept_n
 
 
@@ -421,9 +431,11 @@ def _execute(
     ctx: Any,
     fast: bool,
     stats: Statistics | None = None,
+    set_columns: tuple[str, ...] = (),
 ) -> _Evaluator:
     """Stream the result through the checks (raises _NeedExactCounts in fast mode)."""
     ev = _Evaluator(rw, ctx, fast, stats)
+    ev.set_columns = set_columns
     reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
     ev.schema = reader.schema
     for batch in reader:
@@ -527,12 +539,15 @@ def run_checked(
     timeout_s: float = 60,
     memory_limit: str = "2GB",
     threads: int = 2,
+    contributors: bool = False,
 ) -> CheckedResult:
     """Decide, execute and check ``sql`` for a project; return what may leave and why.
 
     Denied statically → nothing runs. Contributors not computable exactly, timeouts, engine
     errors, row or byte limits → denied with a reason. Otherwise rows below a threshold are
-    suppressed and the rest is returned with counts rounded.
+    suppressed and the rest is returned with counts rounded. ``contributors``: run the exact
+    pass and keep each released row's id lists, for the differencing guard
+    (:mod:`vce.policy.differencing`).
     """
     decision, rw, violations = static_check(sql, ctx)
     if rw is None:
@@ -562,14 +577,17 @@ def run_checked(
         ) as (con, fired):
             ev = None
             stats = _statistics(ctx, con, tables)
-            for bounded in _bounded_passes(sql, rw, ctx, con, tables, stats):
+            passes = () if contributors else _bounded_passes(sql, rw, ctx, con, tables, stats)
+            for bounded in passes:
                 try:
                     fast_sql = _final_sql(bounded, fast=True)
                     ev = _execute(con, fast_sql, bounded, ctx, True, stats)
                     break
                 except _NeedExactCounts:
                     continue
-            if ev is None:
+            if ev is None and contributors:
+                ev = _execute_with_sets(con, rw, ctx)
+            elif ev is None:
                 ev = _execute(con, _final_sql(rw), rw, ctx, False)
     except duckdb.Error as e:  # (the cursor is closed, never handed on)
         if fired.is_set():
@@ -639,7 +657,23 @@ def run_checked(
         reasons=reasons,
         files_read=files,
         rounded_columns=rw.rounded_columns,
+        contributor_sets=_kept_sets(ev) if allowed and contributors else None,
+        value_columns=value_columns(sql) if contributors else (),
+        row_export=bool(rw.raw_tables),
     )
+
+
+def _execute_with_sets(con: duckdb.DuckDBPyConnection, rw: Rewritten, ctx: Any) -> _Evaluator:
+    """The exact pass, keeping the id lists behind each outermost count (see contributors)."""
+    sql, set_columns = with_sets(rw.sql)
+    with_ids = dataclasses.replace(rw, sql=sql)
+    return _execute(con, _final_sql(with_ids), with_ids, ctx, False, set_columns=set_columns)
+
+
+def _kept_sets(ev: _Evaluator) -> pa.Table:
+    if ev.kept_sets:
+        return pa.Table.from_batches(ev.kept_sets)
+    return pa.table({c: pa.array([], pa.list_(pa.int64())) for c in ev.set_columns})
 
 
 def _empty_output(schema: pa.Schema | None) -> pa.Table:
