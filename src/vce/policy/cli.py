@@ -89,6 +89,27 @@ def _researcher_told(decision: Decision, violations: list[Any]) -> dict[str, Any
     }
 
 
+def _run_with_history(
+    text: str, ctx: Context, data_dirs: list[Path], timeout: float, path: Path, record: bool
+) -> Any:
+    """Run guarded by the release history at ``path``; record what left when asked."""
+    import datetime as dt
+
+    from vce.policy import guarded
+    from vce.policy.releases import ReleaseStore, ReleaseStoreError
+
+    try:
+        store = ReleaseStore(path)
+        run = guarded.run_guarded(text, ctx, data_dirs, [store], timeout_s=timeout)
+        if record and run.result.allowed:
+            ref = f"cli:{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}"
+            guarded.record(store, run, ref=ref, project="cli", sql=text)
+    except ReleaseStoreError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    return run.result
+
+
 @click.command("check")
 @click.argument("sql")
 @click.option(
@@ -121,6 +142,19 @@ def _researcher_told(decision: Decision, violations: list[Any]) -> dict[str, Any
     help="With --execute: run the query and print what reviewers see (rows, suppression, "
     "checks, engine errors), not only what the researcher is told.",
 )
+@click.option(
+    "--releases",
+    "releases",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --execute: a release-history store (the airlock's format, created if missing); "
+    "cells that differ from an earlier release or from each other by fewer people than the "
+    "threshold are withheld (rule differencing). Implies --reviewer.",
+)
+@click.option(
+    "--record",
+    is_flag=True,
+    help="With --releases: record what this run released, as the airlock does on release.",
+)
 def check(
     sql: str,
     policy_file: Path | None,
@@ -131,6 +165,8 @@ def check(
     data_dirs: tuple[Path, ...],
     timeout: float,
     reviewer: bool,
+    releases: Path | None,
+    record: bool,
 ) -> None:
     """Check SQL against the policy: exit 0 allowed, 1 denied, 2 unusable input.
 
@@ -163,6 +199,10 @@ def check(
         sys.exit(2)
     from vce.policy.execute import run_checked, static_check
 
+    if record and releases is None:
+        click.echo("error: --record needs --releases FILE", err=True)
+        sys.exit(2)
+    reviewer = reviewer or releases is not None  # the history is trusted-side data
     if not reviewer:
         _, _, violations = static_check(text, ctx)
         told = _researcher_told(decision, violations)
@@ -181,7 +221,10 @@ def check(
         else:
             _print_decision(decision)
         sys.exit(_exit_code(decision))
-    result = run_checked(text, ctx, list(data_dirs), timeout_s=timeout)
+    if releases is not None:
+        result = _run_with_history(text, ctx, list(data_dirs), timeout, releases, record)
+    else:
+        result = run_checked(text, ctx, list(data_dirs), timeout_s=timeout)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -75,6 +75,7 @@ class CheckedResult:
     contributor_sets: pa.Table | None = None
     value_columns: tuple[str, ...] = ()
     row_export: bool = False  # rows leave one by one (no cell to difference)
+    withheld: list[dict[str, Any]] = field(default_factory=list)  # by vce.policy.differencing
 
     @property
     def released_rows(self) -> int:
@@ -91,6 +92,7 @@ class CheckedResult:
             "suppressed_rows": self.suppressed_rows,
             "checks": [c.to_dict() for c in self.checks],
             "rounded_columns": list(self.rounded_columns),
+            "withheld": self.withheld,
         }
 
 

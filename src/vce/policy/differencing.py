@@ -1,0 +1,327 @@
+"""The differencing guard: no released cell may differ from another by fewer people than allowed.
+
+Two cells about "FR users" and "FR users but one" are each about hundreds of people, yet
+their difference is one person's value. So before release every cell's exact contributor set
+(a roaring bitmap, :mod:`vce.policy.contributors`) is compared with the other cells of the
+result and with every cell the project released earlier on the same dataset version
+(:mod:`vce.policy.releases`): a cell whose set differs from one of them (symmetric difference)
+by at least one and fewer than ``min_entities`` people — ``u18.min_entities`` when a minor is
+among the difference — is withheld. Identical sets (a repeated query) differ by nobody and
+pass.
+
+Comparing every pair would be quadratic; the guard prunes exactly, never by sampling:
+
+* **cardinality** — ``|a Δ b| ≥ ||a| − |b||``: only cells of nearly the same size can be close;
+* **bottom-k sketches** — order all entities by a fixed bijective hash and keep each cell's
+  ``k`` first elements (:func:`sketch`). If ``|a Δ b| ≤ d`` the two sketches share at least
+  ``min(k, |a|, |b|) − d`` elements (each differing person displaces at most one sketch
+  element), so with ``k = 2 × threshold`` near-duplicates share more than ``threshold``
+  sketch elements while unrelated cells share almost none. Pairs are found by joining the
+  sketches' elements (sorted arrays, ``searchsorted``) and counted per pair; cells too small
+  for that bound are compared with every cell in their cardinality window;
+* **exact** — the surviving pairs get ``symmetric_difference_cardinality`` of their bitmaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vce.policy.contributors import roaring
+
+RULE = "differencing"
+HASH_MULTIPLIER = np.uint32(0x9E3779B1)  # odd: a bijection of uint32, fixed forever
+SKETCH_WIDTH = 128  # elements kept per recorded cell; a guard needs 2 × its largest threshold
+
+
+def sketch(bitmap: Any, width: int = SKETCH_WIDTH) -> np.ndarray:
+    """The ``width`` elements of ``bitmap`` that come first in the guard's fixed hash order.
+
+    >>> from pyroaring import BitMap
+    >>> s = sketch(BitMap(range(1000)), 4)
+    >>> len(s), len(set(s.tolist()) & set(sketch(BitMap(range(1, 1000)), 4).tolist())) >= 3
+    (4, True)
+    >>> sketch(BitMap([5, 7]), 4).tolist() == sorted([5, 7], key=lambda x: (x * 0x9E3779B1) % 2**32)
+    True
+    """
+    arr = np.frombuffer(bitmap.to_array(), dtype=np.uint32)
+    keys = arr * HASH_MULTIPLIER  # (uint32 arithmetic wraps: a permutation)
+    if len(arr) > width:
+        first = np.argpartition(keys, width - 1)[:width]
+        return arr[first[np.argsort(keys[first], kind="stable")]]
+    return arr[np.argsort(keys, kind="stable")]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """People a difference needs; ``u18`` where a minor is among it (``minors`` given)."""
+
+    adult: int
+    u18: int
+    minors: Any = None  # bitmap of minors' positions; None: no minor can be in any cell
+
+    @property
+    def widest(self) -> int:
+        """The largest difference that can still be withheld, plus one."""
+        return max(self.adult, self.u18) if self.minors is not None else self.adult
+
+    def verdict(self, a: Any, b: Any) -> tuple[int, bool] | None:
+        """``(difference, minor among it)`` when ``a`` and ``b`` may not both be released.
+
+        >>> from pyroaring import BitMap
+        >>> th = Thresholds(10, 50, BitMap([99]))
+        >>> th.verdict(BitMap(range(100)), BitMap(range(99)))
+        (1, True)
+        >>> th.verdict(BitMap(range(100)), BitMap(range(20, 100))) is None  # 20 adults
+        True
+        >>> th.verdict(BitMap(range(100)), BitMap(range(80)))  # 20 people, the minor among them
+        (20, True)
+        >>> th.verdict(BitMap(range(100)), BitMap(range(100))) is None  # identical
+        True
+        """
+        d = a.symmetric_difference_cardinality(b)
+        if d < 1 or d >= self.widest:
+            return None
+        minor = self.minors is not None and (a ^ b).intersection_cardinality(self.minors) > 0
+        if d < self.adult or minor:
+            return d, minor
+        return None
+
+
+@dataclass
+class CellSet:
+    """Cells to compare with: cardinalities, sketches and bitmaps (deserialised on demand)."""
+
+    cardinality: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sketches: list[np.ndarray] = field(default_factory=list)
+    _bitmaps: list[Any] = field(default_factory=list)  # BitMap, or its serialisation
+
+    @classmethod
+    def of(cls, bitmaps: Sequence[Any], width: int = SKETCH_WIDTH) -> CellSet:
+        """Cells from bitmaps (a result's own cells)."""
+        return cls(
+            np.array([len(b) for b in bitmaps], dtype=np.int64),
+            [sketch(b, width) for b in bitmaps],
+            list(bitmaps),
+        )
+
+    def __len__(self) -> int:
+        return len(self.cardinality)
+
+    def bitmap(self, i: int) -> Any:
+        """Cell ``i``'s bitmap, deserialised the first time it is needed."""
+        b = self._bitmaps[i]
+        if isinstance(b, bytes | bytearray | memoryview):
+            b = self._bitmaps[i] = roaring().BitMap.deserialize(bytes(b))
+        return b
+
+    def sketch_of(self, i: int, k: int) -> np.ndarray:
+        """Cell ``i``'s first ``k`` sketch elements (recomputed if fewer were recorded)."""
+        s = self.sketches[i]
+        if len(s) < k and len(s) < self.cardinality[i]:
+            s = self.sketches[i] = sketch(self.bitmap(i), k)
+        return s[:k]
+
+
+def _postings(cells: CellSet, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every sketch element of ``cells`` with its cell, sorted by element."""
+    parts = [cells.sketch_of(i, k) for i in range(len(cells))]
+    if not parts:
+        return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
+    elems = np.concatenate(parts)
+    owner = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+    order = np.argsort(elems, kind="stable")
+    return elems[order], owner[order]
+
+
+def candidate_pairs(new: CellSet, old: CellSet, d_max: int) -> dict[int, np.ndarray]:
+    """For each new cell, the old cells that may differ from it by ``1 .. d_max`` people.
+
+    Exact pruning (see the module docstring): a pair left out provably differs by more than
+    ``d_max`` (or not at all is never assumed — identical sets are candidates).
+
+    >>> from pyroaring import BitMap
+    >>> old = CellSet.of([BitMap(range(0, 500)), BitMap(range(1000, 1500)), BitMap(range(5))])
+    >>> new = CellSet.of([BitMap(range(1, 500)), BitMap(range(7))])
+    >>> {i: c.tolist() for i, c in candidate_pairs(new, old, 9).items()}
+    {0: [0], 1: [2]}
+    """
+    out: dict[int, np.ndarray] = {}
+    if not len(new) or not len(old):
+        return out
+    k = 2 * (d_max + 1)
+    elems, owner = _postings(old, k)
+    old_card = old.cardinality
+    by_card = np.argsort(old_card, kind="stable")
+    sorted_card = old_card[by_card]
+    # a pair with a cell of at most d_max people need share no sketch element: compared by
+    # cardinality alone
+    small_mask = old_card <= d_max
+    probe_owner, probe = [], []
+    for i in range(len(new)):
+        s = new.sketch_of(i, k)
+        probe.append(s)
+        probe_owner.append(np.full(len(s), i))
+    p = np.concatenate(probe) if probe else np.zeros(0, dtype=np.uint32)
+    po = np.concatenate(probe_owner) if probe_owner else np.zeros(0, dtype=np.int64)
+    lo = np.searchsorted(elems, p, side="left")
+    hi = np.searchsorted(elems, p, side="right")
+    counts = hi - lo
+    total = int(counts.sum())
+    if total:
+        starts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+        hits = owner[starts + np.arange(total)]
+        pair_new = np.repeat(po, counts)
+        key = pair_new * len(old) + hits
+        uniq, shared = np.unique(key, return_counts=True)
+        qi, cj = uniq // len(old), uniq % len(old)
+        ca, cb = new.cardinality[qi], old_card[cj]
+        need = np.minimum(np.minimum(ca, cb), k) - d_max
+        keep = (np.abs(ca - cb) <= d_max) & (shared >= need)
+        qi, cj = qi[keep], cj[keep]
+    else:
+        qi = cj = np.zeros(0, dtype=np.int64)
+    found: dict[int, list[np.ndarray]] = {}
+    for q in np.unique(qi):
+        found.setdefault(int(q), []).append(cj[qi == q])
+    for i in range(len(new)):
+        a = int(new.cardinality[i])
+        lo_c = np.searchsorted(sorted_card, a - d_max, side="left")
+        hi_c = np.searchsorted(sorted_card, a + d_max, side="right")
+        window = by_card[lo_c:hi_c]
+        if a <= d_max:
+            found.setdefault(i, []).append(window)
+        else:
+            found.setdefault(i, []).append(window[small_mask[window]])
+    for i, parts in found.items():
+        merged = np.unique(np.concatenate(parts))
+        if merged.size:
+            out[i] = merged
+    return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    """New cell ``row`` is withheld: it differs from ``other`` by ``difference`` people."""
+
+    row: int
+    other: int  # index in the earlier cells, or in this result when ``within``
+    within: bool
+    difference: int
+    minor: bool
+
+
+def find(new: Sequence[Any], earlier: CellSet, thresholds: Thresholds) -> list[Finding]:
+    """The new cells to withhold, compared with ``earlier`` cells and with each other.
+
+    Within one result, rows are decided in order: a row is compared with the earlier rows
+    that are released, so of two rows that differ by one person the first leaves.
+
+    >>> from pyroaring import BitMap
+    >>> th = Thresholds(10, 50)
+    >>> old = CellSet.of([BitMap(range(100))])
+    >>> [(f.row, f.other, f.within, f.difference) for f in find(
+    ...     [BitMap(range(1, 100)), BitMap(range(200, 300)), BitMap(range(200, 299)),
+    ...      BitMap(range(100))], old, th)]
+    [(0, 0, False, 1), (2, 1, True, 1)]
+    """
+    d_max = thresholds.widest - 1
+    cells = CellSet.of(new, max(SKETCH_WIDTH, 2 * (d_max + 1)))
+    against_old = candidate_pairs(cells, earlier, d_max)
+    against_new = candidate_pairs(cells, cells, d_max)
+    withheld: dict[int, Finding] = {}
+    findings: list[Finding] = []
+    for i in range(len(cells)):
+        a = cells.bitmap(i)
+        hit = None
+        for j in against_old.get(i, ()):
+            v = thresholds.verdict(a, earlier.bitmap(int(j)))
+            if v is not None:
+                hit = Finding(i, int(j), False, *v)
+                break
+        if hit is None:
+            for j in against_new.get(i, ()):
+                if j >= i or int(j) in withheld:
+                    continue
+                v = thresholds.verdict(a, cells.bitmap(int(j)))
+                if v is not None:
+                    hit = Finding(i, int(j), True, *v)
+                    break
+        if hit is not None:
+            withheld[i] = hit
+            findings.append(hit)
+    return findings
+
+
+def reason(f: Finding, threshold: int) -> str:
+    """Why a cell is withheld, in the researcher's terms (no value, no identity).
+
+    >>> reason(Finding(3, 0, False, 1, False), 10)
+    'its contributors differ from a cell released earlier by 1 person (fewer than 10)'
+    """
+    people = "person" if f.difference == 1 else "people"
+    which = "another row of this result" if f.within else "a cell released earlier"
+    minor = ", a person under 18 among them" if f.minor else ""
+    return (
+        f"its contributors differ from {which} by {f.difference} {people}{minor} "
+        f"(fewer than {threshold})"
+    )
+
+
+@dataclass
+class Guarded:
+    """A checked result after the guard: what leaves, what is withheld and what to record."""
+
+    table: Any  # pyarrow Table of the rows that leave
+    withheld: list[dict[str, Any]]
+    cells: list[Any]  # vce.policy.releases.Cell, one per row that leaves
+
+
+def guard(
+    result: Any,
+    index: Any,
+    earlier: Any,
+    policy_thresholds: Any,
+    minors_possible: bool,
+) -> Guarded:
+    """Withhold the rows of a checked result (``run_checked(..., contributors=True)``) that
+    differ from another cell by too few people; the rest leaves and is what gets recorded.
+
+    ``earlier`` is a :class:`vce.policy.releases.Earlier`. Row exports (rows that leave one by
+    one, each about one person by the policy's leave) and denied results pass unchanged.
+    """
+    import pyarrow as pa
+
+    from vce.policy.contributors import row_bitmaps
+    from vce.policy.releases import Cell
+
+    table = result.table
+    if table is None or result.contributor_sets is None or result.row_export:
+        return Guarded(table, [], [])
+    bitmaps = row_bitmaps(result.contributor_sets, index)
+    th = Thresholds(
+        policy_thresholds.min_entities,
+        policy_thresholds.u18_min_entities,
+        index.minors() if minors_possible else None,
+    )
+    findings = find(bitmaps, earlier.cells, th)
+    values = [c for c in result.value_columns if c in table.column_names]
+    keys = [c for c in table.column_names if c not in values]
+    withheld: list[dict[str, Any]] = []
+    out = set()
+    for f in findings:
+        out.add(f.row)
+        why = reason(f, th.u18 if f.minor else th.adult)
+        other = {"row": f.other} if f.within else earlier.refs[f.other].to_dict()
+        for column in values or table.column_names:
+            withheld.append(
+                {"row": f.row, "column": column, "rule": RULE, "reason": why, "earlier": other}
+            )
+    keep = [i for i in range(table.num_rows) if i not in out]
+    rows = table.select(keys).to_pylist() if keys else [{} for _ in range(table.num_rows)]
+    cells = [Cell(i, bitmaps[i], tuple(values), rows[i]) for i in keep]
+    kept = table.take(pa.array(keep, pa.int64())) if out else table
+    return Guarded(kept, withheld, cells)

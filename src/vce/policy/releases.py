@@ -1,0 +1,219 @@
+"""Release history: the exact contributor set of every cell a project released, per dataset version.
+
+The differencing guard (:mod:`vce.policy.differencing`) compares a new result with what was
+released before; this is where "before" lives. It is trusted-side data — who stands behind
+each released number — and never leaves the airlock (``vce check --releases FILE`` keeps the
+same file for tools and tests).
+
+Format: one SQLite file (``PRAGMA user_version`` = :data:`FORMAT_VERSION`), two tables::
+
+    releases(id INTEGER PRIMARY KEY, ref TEXT,        -- request id, or "cli:<time>"
+             project TEXT, dataset_version TEXT,      -- vce.policy.contributors.dataset_version
+             sql TEXT, created TEXT)                  -- ISO 8601, UTC
+    cells(release_id INTEGER REFERENCES releases(id),
+          row INTEGER,                                -- the row's index in that release
+          columns TEXT,                               -- JSON list: its statistics' columns
+          label TEXT,                                 -- JSON object: its group keys' values
+          cardinality INTEGER,                        -- distinct contributors
+          sketch BLOB,                                -- uint32 LE: first elements in hash order
+          bitmap BLOB)                                -- portable roaring serialisation
+
+One cell is one released row: its statistics share the row's contributors. Bitmap positions
+are the dataset version's dense entity index (:class:`vce.policy.contributors.EntityIndex`),
+so cells compare only with cells of the same ``dataset_version``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vce.policy.differencing import SKETCH_WIDTH, CellSet, sketch
+
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS releases (
+    id INTEGER PRIMARY KEY, ref TEXT NOT NULL, project TEXT NOT NULL,
+    dataset_version TEXT NOT NULL, sql TEXT NOT NULL, created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cells (
+    release_id INTEGER NOT NULL REFERENCES releases(id), row INTEGER NOT NULL,
+    columns TEXT NOT NULL, label TEXT NOT NULL, cardinality INTEGER NOT NULL,
+    sketch BLOB NOT NULL, bitmap BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS releases_version ON releases (dataset_version);
+CREATE INDEX IF NOT EXISTS cells_release ON cells (release_id);
+"""
+
+
+class ReleaseStoreError(RuntimeError):
+    """The file is not a release history this version can read."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell to record: a released row, its statistics' columns and its contributors."""
+
+    row: int
+    bitmap: Any  # pyroaring BitMap
+    columns: tuple[str, ...] = ()
+    label: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EarlierCell:
+    """Where a recorded cell came from, for the reviewer who sees a withheld pair."""
+
+    ref: str
+    project: str
+    row: int
+    columns: tuple[str, ...]
+    label: dict[str, Any]
+    sql: str
+    created: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``vce check --json``'s ``withheld[].earlier``, the review page)."""
+        return {
+            "release": self.ref,
+            "project": self.project,
+            "row": self.row,
+            "columns": list(self.columns),
+            "label": self.label,
+            "sql": self.sql,
+            "created": self.created,
+        }
+
+
+@dataclass
+class Earlier:
+    """Recorded cells of one dataset version, ready for the guard."""
+
+    cells: CellSet
+    refs: list[EarlierCell]
+
+    @classmethod
+    def concat(cls, parts: Iterable[Earlier]) -> Earlier:
+        """Several histories as one (the all-projects setting: colluding teams)."""
+        parts = list(parts)
+        cards = [p.cells.cardinality for p in parts]
+        return cls(
+            CellSet(
+                np.concatenate(cards) if cards else np.zeros(0, dtype=np.int64),
+                [s for p in parts for s in p.cells.sketches],
+                [b for p in parts for b in p.cells._bitmaps],
+            ),
+            [r for p in parts for r in p.refs],
+        )
+
+
+def _json_default(v: Any) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
+class ReleaseStore:
+    """One release-history file (created if missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, FORMAT_VERSION):
+                raise ReleaseStoreError(
+                    f"{self.path} is release-history format {version}; this VCE reads "
+                    f"{FORMAT_VERSION}"
+                )
+            con.executescript(_SCHEMA)
+            con.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one transaction: committed on success, always closed."""
+        try:
+            con = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as e:
+            raise ReleaseStoreError(f"{self.path} cannot be opened: {e}") from e
+        try:
+            with con:
+                yield con
+        except sqlite3.DatabaseError as e:
+            raise ReleaseStoreError(f"{self.path} is not a release history: {e}") from e
+        finally:
+            con.close()
+
+    def earlier(self, dataset_version: str) -> Earlier:
+        """Every recorded cell of ``dataset_version`` (bitmaps deserialised only when compared)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT r.ref, r.project, r.sql, r.created, c.row, c.columns, c.label, "
+                "c.cardinality, c.sketch, c.bitmap FROM cells c JOIN releases r "
+                "ON r.id = c.release_id WHERE r.dataset_version = ? ORDER BY r.id, c.row",
+                (dataset_version,),
+            ).fetchall()
+        refs = [
+            EarlierCell(ref, project, row, tuple(json.loads(cols)), json.loads(label), sql, at)
+            for ref, project, sql, at, row, cols, label, *_ in rows
+        ]
+        cells = CellSet(
+            np.array([r[7] for r in rows], dtype=np.int64),
+            [np.frombuffer(r[8], dtype="<u4").astype(np.uint32) for r in rows],
+            [r[9] for r in rows],
+        )
+        return Earlier(cells, refs)
+
+    def record(
+        self,
+        *,
+        ref: str,
+        project: str,
+        dataset_version: str,
+        sql: str,
+        cells: Sequence[Cell],
+        created: dt.datetime | None = None,
+    ) -> int:
+        """Record one release's cells (what left); returns its id in this file."""
+        at = (created or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat()
+        with self._connect() as con:
+            cur = con.execute(
+                "INSERT INTO releases (ref, project, dataset_version, sql, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (ref, project, dataset_version, sql, at),
+            )
+            rid = int(cur.lastrowid or 0)
+            con.executemany(
+                "INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        rid,
+                        c.row,
+                        json.dumps(list(c.columns)),
+                        json.dumps(c.label, default=_json_default),
+                        len(c.bitmap),
+                        sketch(c.bitmap, SKETCH_WIDTH).astype("<u4").tobytes(),
+                        c.bitmap.serialize(),
+                    )
+                    for c in cells
+                ],
+            )
+        return rid
+
+    def releases(self) -> list[dict[str, Any]]:
+        """Recorded releases, oldest first (for reviewers and tests)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT r.id, r.ref, r.project, r.dataset_version, r.created, count(c.row) "
+                "FROM releases r LEFT JOIN cells c ON c.release_id = r.id GROUP BY r.id "
+                "ORDER BY r.id"
+            ).fetchall()
+        keys = ("id", "ref", "project", "dataset_version", "created", "cells")
+        return [dict(zip(keys, r, strict=True)) for r in rows]

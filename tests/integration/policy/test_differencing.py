@@ -1,0 +1,171 @@
+"""The differencing guard through ``vce check --execute --releases FILE [--record]``.
+
+A researcher who may release "FR users" and "FR users except one" gets that person's value by
+subtraction. Each attack here is two allowed queries (or two rows of one) whose contributor
+sets differ by fewer people than the threshold; the ground truth — who is behind each cell
+and how many people the two cells differ by — is recomputed with plain DuckDB, not the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from policy_oracle import plain_connection
+
+VCE = [sys.executable, "-c", "from vce.cli import main; main()"]
+STATS = "count(*) AS n, sum(likes_count) AS likes"
+
+
+def check(
+    data: Path, releases: Path, sql: str, *, record: bool = True, u18: bool = False
+) -> dict:
+    args = ["check", "--execute", "--data", str(data), "--releases", str(releases), "--json"]
+    args += ["--record"] if record else []
+    args += ["--u18"] if u18 else []
+    proc = subprocess.run([*VCE, *args, sql], capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def people(data: Path, where: str, u18: bool = False) -> set[int]:
+    """Ground truth: the users behind ``SELECT … FROM users WHERE where``."""
+    con = plain_connection(data, u18)
+    return {r[0] for r in con.execute(f"SELECT user_id FROM users WHERE {where}").fetchall()}
+
+
+def minors(data: Path) -> set[int]:
+    con = plain_connection(data, True)
+    rows = con.execute("SELECT user_id FROM users WHERE audience = 'minor'").fetchall()
+    return {r[0] for r in rows}
+
+
+def differencing(report: dict) -> list[dict]:
+    return [w for w in report.get("withheld", []) if w["rule"] == "differencing"]
+
+
+def test_one_person_excluded_by_create_time_is_not_released(dataset: Path, tmp_path: Path) -> None:
+    con = plain_connection(dataset, False)
+    target = con.execute(
+        "SELECT create_time FROM users WHERE region_code = 'FR' ORDER BY user_id LIMIT 1"
+    ).fetchone()[0]
+    whole = "region_code = 'FR'"
+    minus_one = f"region_code = 'FR' AND create_time <> TIMESTAMP '{target}'"
+    assert len(people(dataset, whole) ^ people(dataset, minus_one)) == 1  # the attack's premise
+
+    releases = tmp_path / "releases.sqlite"
+    first = check(dataset, releases, f"SELECT {STATS} FROM users WHERE {whole}")
+    assert first["rows"] and not differencing(first)
+    second = check(dataset, releases, f"SELECT {STATS} FROM users WHERE {minus_one}")
+    assert second["rows"] == []
+    # the low-effect rule may refuse the condition before the guard sees it; either stops it
+    withheld = differencing(second)
+    low_effect = [v for v in second.get("violations", []) if v["rule"] == "low-effect"]
+    assert withheld or low_effect
+    if withheld:
+        assert {w["column"] for w in withheld} == {"n", "likes"}
+        assert all(w["row"] == 0 for w in withheld)
+        assert "1 person" in withheld[0]["reason"]
+
+
+def test_likes_count_range_holding_one_person(dataset: Path, tmp_path: Path) -> None:
+    con = plain_connection(dataset, False)
+    value = con.execute(
+        "SELECT likes_count FROM users GROUP BY likes_count HAVING count(*) = 1 "
+        "ORDER BY likes_count DESC LIMIT 1 OFFSET 40"
+    ).fetchone()[0]
+    wide, narrow = f"likes_count >= {value}", f"likes_count > {value}"
+    assert len(people(dataset, wide) ^ people(dataset, narrow)) == 1
+    assert len(people(dataset, narrow)) >= 20
+
+    releases = tmp_path / "releases.sqlite"
+    assert check(dataset, releases, f"SELECT {STATS} FROM users WHERE {wide}")["rows"]
+    second = check(dataset, releases, f"SELECT {STATS} FROM users WHERE {narrow}")
+    assert second["rows"] == [] and differencing(second)
+    assert differencing(second)[0]["earlier"]["row"] == 0
+
+
+def test_without_record_nothing_is_remembered(dataset: Path, tmp_path: Path) -> None:
+    releases = tmp_path / "releases.sqlite"
+    value = _unique_likes(dataset)
+    check(dataset, releases, f"SELECT {STATS} FROM users WHERE likes_count >= {value}", record=False)
+    second = check(dataset, releases, f"SELECT {STATS} FROM users WHERE likes_count > {value}")
+    assert second["rows"] and not differencing(second)
+    assert releases.is_file()  # created if missing
+
+
+def test_two_rows_of_one_result_that_differ_by_one_person(dataset: Path, tmp_path: Path) -> None:
+    value = _unique_likes(dataset)
+    sql = (
+        f"SELECT 'wide' AS part, {STATS} FROM users WHERE likes_count >= {value} UNION ALL "
+        f"SELECT 'narrow' AS part, {STATS} FROM users WHERE likes_count > {value}"
+    )
+    report = check(dataset, tmp_path / "r.sqlite", sql)
+    assert [r["part"] for r in report["rows"]] == ["wide"]
+    assert {w["row"] for w in differencing(report)} == {1}
+
+
+def test_u18_threshold_applies_where_a_minor_is_in_the_difference(
+    dataset: Path, tmp_path: Path
+) -> None:
+    con = plain_connection(dataset, True)
+    cut = con.execute(
+        "SELECT create_time FROM users WHERE region_code = 'FR' ORDER BY create_time "
+        "LIMIT 1 OFFSET 19"
+    ).fetchone()[0]
+    whole = "region_code = 'FR'"
+    later = f"region_code = 'FR' AND create_time > TIMESTAMP '{cut}'"
+    diff_u18 = people(dataset, whole, True) ^ people(dataset, later, True)
+    diff_adults = people(dataset, whole) ^ people(dataset, later)
+    assert len(diff_u18) == 20 and diff_u18 & minors(dataset)  # 10 <= 20 < 50, with minors
+    assert 10 <= len(diff_adults) < 20  # an adults-only project differs by adults only
+
+    u18 = tmp_path / "u18.sqlite"
+    check(dataset, u18, f"SELECT {STATS} FROM users WHERE {whole}", u18=True)
+    second = check(dataset, u18, f"SELECT {STATS} FROM users WHERE {later}", u18=True)
+    assert second["rows"] == [] and "under 18" in differencing(second)[0]["reason"]
+
+    adults = tmp_path / "adults.sqlite"
+    check(dataset, adults, f"SELECT {STATS} FROM users WHERE {whole}")
+    assert check(dataset, adults, f"SELECT {STATS} FROM users WHERE {later}")["rows"]
+
+
+def test_u18_difference_of_adults_only_uses_the_adult_threshold(
+    dataset: Path, tmp_path: Path
+) -> None:
+    whole = "region_code = 'FR'"
+    fewer = "region_code = 'FR' AND age_band <> '45+'"
+    diff = people(dataset, whole, True) ^ people(dataset, fewer, True)
+    assert 10 <= len(diff) < 50 and not diff & minors(dataset)
+    releases = tmp_path / "r.sqlite"
+    check(dataset, releases, f"SELECT {STATS} FROM users WHERE {whole}", u18=True)
+    assert check(dataset, releases, f"SELECT {STATS} FROM users WHERE {fewer}", u18=True)["rows"]
+
+
+def test_repeating_an_identical_query_is_not_differencing(dataset: Path, tmp_path: Path) -> None:
+    releases = tmp_path / "r.sqlite"
+    sql = "SELECT region_code, count(*) AS n FROM videos GROUP BY region_code"
+    first = check(dataset, releases, sql)
+    again = check(dataset, releases, sql)
+    assert first["rows"] and again["rows"] == first["rows"]
+    assert again["withheld"] == []
+
+
+@pytest.mark.parametrize("u18", [False, True])
+def test_disjoint_groups_of_one_result_are_released(
+    dataset: Path, tmp_path: Path, u18: bool
+) -> None:
+    sql = "SELECT region_code, age_band, count(*) AS n FROM users GROUP BY ALL"
+    report = check(dataset, tmp_path / "r.sqlite", sql, u18=u18)
+    assert report["rows"] and report["withheld"] == []
+
+
+def _unique_likes(data: Path) -> int:
+    con = plain_connection(data, False)
+    return con.execute(
+        "SELECT likes_count FROM users GROUP BY likes_count HAVING count(*) = 1 "
+        "ORDER BY likes_count DESC LIMIT 1 OFFSET 40"
+    ).fetchone()[0]
