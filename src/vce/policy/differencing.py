@@ -287,11 +287,12 @@ def guard(
     policy_thresholds: Any,
     minors_possible: bool,
 ) -> Guarded:
-    """Withhold the rows of a checked result (``run_checked(..., contributors=True)``) that
-    differ from another cell by too few people; the rest leaves and is what gets recorded.
+    """Withhold the rows of a checked result that differ from another cell by too few people.
 
-    ``earlier`` is a :class:`vce.policy.releases.Earlier`. Row exports (rows that leave one by
-    one, each about one person by the policy's leave) and denied results pass unchanged.
+    ``result`` comes from ``run_checked(..., contributors=True)``; the rows left are what
+    leaves and what recording stores. ``earlier`` is a :class:`vce.policy.releases.Earlier`.
+    Row exports (rows that leave one by one, each about one person by the policy's leave) and
+    denied results pass unchanged.
     """
     import pyarrow as pa
 

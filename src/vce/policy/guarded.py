@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from vce.policy.context import Context
 from vce.policy.contributors import ContributorsUnavailable, dataset_version, entity_index
 from vce.policy.differencing import guard
@@ -60,13 +61,10 @@ def run_guarded(
     return GuardedRun(result, version, guarded.cells)
 
 
-def record(
-    store: ReleaseStore, run: GuardedRun, *, ref: str, project: str, sql: str
-) -> int | None:
+def record(store: ReleaseStore, run: GuardedRun, *, ref: str, project: str, sql: str) -> int | None:
     """Record what a guarded run released (nothing when nothing left)."""
     if not run.cells:
         return None
     return store.record(
         ref=ref, project=project, dataset_version=run.dataset_version, sql=sql, cells=run.cells
     )
-

@@ -1,0 +1,99 @@
+"""The release-history store and the guard's exact pruning, on real SQLite files and bitmaps."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyroaring import BitMap
+
+from vce.policy.differencing import CellSet, Thresholds, candidate_pairs, find
+from vce.policy.releases import FORMAT_VERSION, Cell, Earlier, ReleaseStore, ReleaseStoreError
+
+
+def test_a_missing_file_is_created_with_the_documented_format(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "releases.sqlite"
+    ReleaseStore(path)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"releases", "cells"}
+
+
+def test_recorded_cells_come_back_exactly_for_their_dataset_version_only(tmp_path: Path) -> None:
+    store = ReleaseStore(tmp_path / "r.sqlite")
+    a, b = BitMap(range(0, 300, 3)), BitMap([7, 70_000, 4_000_000])
+    store.record(
+        ref="req-1",
+        project="p1",
+        dataset_version="v1",
+        sql="SELECT 1",
+        cells=[
+            Cell(0, a, ("n",), {"region_code": "FR"}),
+            Cell(1, b, ("n",), {"region_code": "DE"}),
+        ],
+    )
+    store.record(ref="req-2", project="p1", dataset_version="v2", sql="S", cells=[Cell(0, a)])
+    earlier = ReleaseStore(tmp_path / "r.sqlite").earlier("v1")  # reopened: nothing in memory
+    assert len(earlier.cells) == 2 and earlier.cells.cardinality.tolist() == [len(a), len(b)]
+    assert earlier.cells.bitmap(0) == a and earlier.cells.bitmap(1) == b
+    assert earlier.refs[1].to_dict()["label"] == {"region_code": "DE"}
+    assert earlier.refs[0].ref == "req-1" and earlier.refs[0].columns == ("n",)
+    assert len(store.earlier("v2").cells) == 1 and len(store.earlier("v3").cells) == 0
+    assert [r["cells"] for r in store.releases()] == [2, 1]
+
+
+def test_histories_of_several_projects_concatenate(tmp_path: Path) -> None:
+    one, two = ReleaseStore(tmp_path / "1.sqlite"), ReleaseStore(tmp_path / "2.sqlite")
+    one.record(ref="a", project="p1", dataset_version="v", sql="S", cells=[Cell(0, BitMap([1]))])
+    two.record(ref="b", project="p2", dataset_version="v", sql="S", cells=[Cell(0, BitMap([2]))])
+    both = Earlier.concat([one.earlier("v"), two.earlier("v")])
+    assert [r.project for r in both.refs] == ["p1", "p2"]
+    assert both.cells.bitmap(1) == BitMap([2])
+
+
+def test_a_file_that_is_not_a_history_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite"
+    path.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(ReleaseStoreError):
+        ReleaseStore(path)
+    newer = tmp_path / "newer.sqlite"
+    sqlite3.connect(newer).execute("PRAGMA user_version = 99")
+    with pytest.raises(ReleaseStoreError, match="format 99"):
+        ReleaseStore(newer)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pruning_never_drops_a_close_pair(seed: int) -> None:
+    """Every pair within ``d_max`` (identical ones too) survives pruning: checked by brute force."""
+    rng = np.random.default_rng(seed)
+    universe = 3000
+    base = [
+        BitMap(rng.choice(universe, int(rng.integers(1, 500)), replace=False).astype(np.uint32))
+        for _ in range(50)
+    ]
+    near = []
+    for b in base[:30]:
+        c = BitMap(b)
+        for x in rng.integers(0, universe, int(rng.integers(0, 15))):
+            c.symmetric_difference_update(BitMap([int(x)]))
+        near.append(c)
+    d_max = int(rng.integers(1, 60))
+    old, new = CellSet.of(base), CellSet.of([*near, *base[30:]])
+    found = candidate_pairs(new, old, d_max)
+    for i in range(len(new)):
+        for j in range(len(old)):
+            if new.bitmap(i).symmetric_difference_cardinality(old.bitmap(j)) <= d_max:
+                assert j in found.get(i, []), (i, j)
+
+
+def test_earlier_cells_from_the_store_are_compared_like_fresh_ones(tmp_path: Path) -> None:
+    store = ReleaseStore(tmp_path / "r.sqlite")
+    whole = BitMap(range(5000))
+    store.record(ref="r", project="p", dataset_version="v", sql="S", cells=[Cell(0, whole)])
+    minus_one = BitMap(whole)
+    minus_one.remove(1234)
+    findings = find([minus_one, BitMap(whole)], store.earlier("v").cells, Thresholds(10, 50))
+    assert [(f.row, f.difference) for f in findings] == [(0, 1)]
