@@ -28,6 +28,10 @@
                                         (default 30)
 ``VCE_AIRLOCK_SWEEP_SECONDS``           how often a worker deletes expired file bodies
                                         (default 3600; also once at start)
+``VCE_AIRLOCK_DIFFERENCING_SCOPE``      whose earlier releases the differencing guard
+                                        compares a result with: ``project`` (default, the
+                                        project's own) or ``all`` (every project's: teams
+                                        that pool their releases)
 ``VCE_AIRLOCK_FAULT_EXEC_DELAY``        fault-injection for crash tests only: seconds the
                                         worker sleeps inside re-execution (default 0)
 ``VCE_AIRLOCK_FAULT_RELEASE_DELAY``     fault-injection for crash tests only: seconds a
@@ -111,6 +115,21 @@ def _positive(env: Mapping[str, str], key: str, default: str) -> int:
     return value
 
 
+DIFFERENCING_SCOPES = ("project", "all")
+
+
+def _scope(env: Mapping[str, str]) -> str:
+    """``VCE_AIRLOCK_DIFFERENCING_SCOPE``, checked.
+
+    >>> _scope({}), _scope({"VCE_AIRLOCK_DIFFERENCING_SCOPE": "all"})
+    ('project', 'all')
+    """
+    raw = env.get("VCE_AIRLOCK_DIFFERENCING_SCOPE", "project").strip().lower()
+    if raw not in DIFFERENCING_SCOPES:
+        raise Invalid(f"VCE_AIRLOCK_DIFFERENCING_SCOPE={raw!r}: must be 'project' or 'all'")
+    return raw
+
+
 @dataclass
 class Settings:
     """Everything the airlock needs to run; :meth:`from_env` is what the service uses."""
@@ -131,8 +150,14 @@ class Settings:
     released_bytes_per_week: int = 1024**3
     body_retention_days: float = 30.0
     sweep_seconds: float = 3600.0
+    differencing_scope: str = "project"
     fault_exec_delay: float = 0.0
     fault_release_delay: float = 0.0
+
+    @property
+    def history_dir(self) -> Path:
+        """Release histories, one file per project (see :mod:`vce.policy.releases`)."""
+        return self.state_dir / "release-history"
 
     @property
     def files_dir(self) -> Path:
@@ -162,6 +187,7 @@ class Settings:
             released_bytes_per_week=int(e.get("VCE_AIRLOCK_RELEASED_BYTES_PER_WEEK", str(1024**3))),
             body_retention_days=float(e.get("VCE_AIRLOCK_BODY_RETENTION_DAYS", "30")),
             sweep_seconds=float(e.get("VCE_AIRLOCK_SWEEP_SECONDS", "3600")),
+            differencing_scope=_scope(e),
             fault_exec_delay=float(e.get("VCE_AIRLOCK_FAULT_EXEC_DELAY", "0")),
             fault_release_delay=float(e.get("VCE_AIRLOCK_FAULT_RELEASE_DELAY", "0")),
         )

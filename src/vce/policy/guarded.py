@@ -9,7 +9,7 @@ separate step: the airlock records on release, not on check.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,11 +37,14 @@ def run_guarded(
     histories: Sequence[ReleaseStore],
     *,
     timeout_s: float = 60,
+    pending: Collection[str] = (),
+    exclude: str | None = None,
 ) -> GuardedRun:
     """``run_checked`` whose released rows also pass the differencing guard.
 
     ``histories``: the project's own release history, plus every other project's when the
-    airlock compares across projects. Withheld rows leave the table and are listed in
+    airlock compares across projects; ``pending`` and ``exclude`` as in
+    :meth:`ReleaseStore.earlier`. Withheld rows leave the table and are listed in
     ``result.withheld`` with the earlier cell they are too close to.
     """
     result = run_checked(sql, ctx, data_dirs, timeout_s=timeout_s, contributors=True)
@@ -50,7 +53,7 @@ def run_guarded(
         return GuardedRun(result, version)
     try:
         index = entity_index(data_dirs, ctx.policy)
-        earlier = Earlier.concat(h.earlier(version) for h in histories)
+        earlier = Earlier.concat(h.earlier(version, pending, exclude) for h in histories)
         guarded = guard(result, index, earlier, ctx.policy.thresholds, ctx.u18_approved)
     except ContributorsUnavailable as e:
         result.allowed, result.table = False, None

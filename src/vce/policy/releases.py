@@ -7,9 +7,10 @@ same file for tools and tests).
 
 Format: one SQLite file (``PRAGMA user_version`` = :data:`FORMAT_VERSION`), two tables::
 
-    releases(id INTEGER PRIMARY KEY, ref TEXT,        -- request id, or "cli:<time>"
+    releases(id INTEGER PRIMARY KEY, ref TEXT,        -- "request:<id>", or "cli:<time>"
              project TEXT, dataset_version TEXT,      -- vce.policy.contributors.dataset_version
-             sql TEXT, created TEXT)                  -- ISO 8601, UTC
+             sql TEXT, created TEXT,                  -- ISO 8601, UTC
+             state TEXT)                              -- "released", or "pending" review
     cells(release_id INTEGER REFERENCES releases(id),
           row INTEGER,                                -- the row's index in that release
           columns TEXT,                               -- JSON list: its statistics' columns
@@ -17,6 +18,11 @@ Format: one SQLite file (``PRAGMA user_version`` = :data:`FORMAT_VERSION`), two 
           cardinality INTEGER,                        -- distinct contributors
           sketch BLOB,                                -- uint32 LE: first elements in hash order
           bitmap BLOB)                                -- portable roaring serialisation
+
+The airlock records a request's cells as ``pending`` when its check passes (so that two
+requests awaiting review are compared with each other too) and marks them ``released`` on
+release; a pending record counts only while its request can still be released (the caller
+names those refs).
 
 One cell is one released row: its statistics share the row's contributors. Bitmap positions
 are the dataset version's dense entity index (:class:`vce.policy.contributors.EntityIndex`),
@@ -29,7 +35,7 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +49,8 @@ FORMAT_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS releases (
     id INTEGER PRIMARY KEY, ref TEXT NOT NULL, project TEXT NOT NULL,
-    dataset_version TEXT NOT NULL, sql TEXT NOT NULL, created TEXT NOT NULL
+    dataset_version TEXT NOT NULL, sql TEXT NOT NULL, created TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'released'
 );
 CREATE TABLE IF NOT EXISTS cells (
     release_id INTEGER NOT NULL REFERENCES releases(id), row INTEGER NOT NULL,
@@ -151,15 +158,26 @@ class ReleaseStore:
         finally:
             con.close()
 
-    def earlier(self, dataset_version: str) -> Earlier:
-        """Every recorded cell of ``dataset_version`` (bitmaps deserialised only when compared)."""
+    def earlier(
+        self,
+        dataset_version: str,
+        pending: Collection[str] = (),
+        exclude: str | None = None,
+    ) -> Earlier:
+        """Released cells of ``dataset_version``, and pending ones of the refs in ``pending``.
+
+        ``exclude``: a ref left out (a request is not compared with its own earlier revision).
+        Bitmaps are deserialised only when compared.
+        """
         with self._connect() as con:
             rows = con.execute(
                 "SELECT r.ref, r.project, r.sql, r.created, c.row, c.columns, c.label, "
-                "c.cardinality, c.sketch, c.bitmap FROM cells c JOIN releases r "
+                "c.cardinality, c.sketch, c.bitmap, r.state FROM cells c JOIN releases r "
                 "ON r.id = c.release_id WHERE r.dataset_version = ? ORDER BY r.id, c.row",
                 (dataset_version,),
             ).fetchall()
+        wanted = set(pending)
+        rows = [r for r in rows if r[0] != exclude and (r[10] == "released" or r[0] in wanted)]
         refs = [
             EarlierCell(ref, project, row, tuple(json.loads(cols)), json.loads(label), sql, at)
             for ref, project, sql, at, row, cols, label, *_ in rows
@@ -180,14 +198,22 @@ class ReleaseStore:
         sql: str,
         cells: Sequence[Cell],
         created: dt.datetime | None = None,
+        pending: bool = False,
     ) -> int:
-        """Record one release's cells (what left); returns its id in this file."""
+        """Record one release's cells (what left); returns its id in this file.
+
+        A ref recorded again replaces its earlier record (a request's new revision).
+        """
         at = (created or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat()
         with self._connect() as con:
+            old = [r[0] for r in con.execute("SELECT id FROM releases WHERE ref = ?", (ref,))]
+            for rid in old:
+                con.execute("DELETE FROM cells WHERE release_id = ?", (rid,))
+                con.execute("DELETE FROM releases WHERE id = ?", (rid,))
             cur = con.execute(
-                "INSERT INTO releases (ref, project, dataset_version, sql, created) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (ref, project, dataset_version, sql, at),
+                "INSERT INTO releases (ref, project, dataset_version, sql, created, state) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (ref, project, dataset_version, sql, at, "pending" if pending else "released"),
             )
             rid = int(cur.lastrowid or 0)
             con.executemany(
@@ -207,13 +233,20 @@ class ReleaseStore:
             )
         return rid
 
+    def mark_released(self, ref: str) -> bool:
+        """A pending record's request was released: its cells count from now on for everyone."""
+        with self._connect() as con:
+            cur = con.execute("UPDATE releases SET state = 'released' WHERE ref = ?", (ref,))
+            return cur.rowcount > 0
+
     def releases(self) -> list[dict[str, Any]]:
         """Recorded releases, oldest first (for reviewers and tests)."""
         with self._connect() as con:
             rows = con.execute(
-                "SELECT r.id, r.ref, r.project, r.dataset_version, r.created, count(c.row) "
+                "SELECT r.id, r.ref, r.project, r.dataset_version, r.created, r.state, "
+                "count(c.row) "
                 "FROM releases r LEFT JOIN cells c ON c.release_id = r.id GROUP BY r.id "
                 "ORDER BY r.id"
             ).fetchall()
-        keys = ("id", "ref", "project", "dataset_version", "created", "cells")
+        keys = ("id", "ref", "project", "dataset_version", "created", "state", "cells")
         return [dict(zip(keys, r, strict=True)) for r in rows]
