@@ -30,6 +30,16 @@ class Outcome:
     report: dict[str, Any]
     table: pa.Table | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    guarded: Any = None  # vce.policy.guarded.GuardedRun: the cells to record
+
+
+@dataclass(frozen=True)
+class History:
+    """The release histories a run is compared with (see :mod:`vce.airlock.history`)."""
+
+    stores: list[Any]  # vce.policy.releases.ReleaseStore
+    pending: frozenset[str] = frozenset()
+    exclude: str | None = None
 
 
 def dataset_provenance(name: str, root: Path, u18_approved: bool = True) -> dict[str, Any]:
@@ -105,10 +115,17 @@ class Executor:
         }
         return Outcome(not reasons, reasons, report)
 
-    def run(self, sql: str, granted: list[str], u18_approved: bool) -> Outcome:
-        """Run the static check and trusted execution of ``sql`` for a project."""
+    def run(
+        self, sql: str, granted: list[str], u18_approved: bool, history: History | None = None
+    ) -> Outcome:
+        """Run the static check and trusted execution of ``sql`` for a project.
+
+        With ``history``, released rows also pass the differencing guard
+        (:mod:`vce.policy.guarded`); the outcome carries the cells to record.
+        """
         from vce.policy.context import Context
         from vce.policy.execute import run_checked
+        from vce.policy.guarded import run_guarded
 
         dirs, missing = self.data_dirs(granted)
         prov = self.provenance(granted, u18_approved)
@@ -116,15 +133,28 @@ class Executor:
             reasons = missing or ["the project has no datasets granted"]
             return Outcome(False, reasons, {"reasons": reasons}, None, prov)
         ctx = Context(policy=self.policy, tables=None, u18_approved=u18_approved)
-        result = run_checked(sql, ctx, dirs)
+        guarded = None
+        if history is None:
+            result = run_checked(sql, ctx, dirs)
+        else:
+            guarded = run_guarded(
+                sql, ctx, dirs, history.stores, pending=history.pending, exclude=history.exclude
+            )
+            result = guarded.result
         report = result.to_dict()
         report.pop("rows", None)
         table = result.table if result.allowed else None
         reasons = [_reason(r) for r in (result.reasons or [])]
         if result.allowed and (table is None or table.num_rows == 0):
-            reasons.append("every row was suppressed by the disclosure checks")
+            if result.withheld:
+                reasons.append(
+                    "every row was withheld: it differs from another cell by fewer people "
+                    "than the threshold (differencing)"
+                )
+            else:
+                reasons.append("every row was suppressed by the disclosure checks")
             return Outcome(False, reasons, report, None, prov)
-        return Outcome(bool(result.allowed), reasons, report, table, prov)
+        return Outcome(bool(result.allowed), reasons, report, table, prov, guarded)
 
 
 def _reason(v: Any) -> str:

@@ -129,3 +129,39 @@ def group_chart(
         out.append(f'<text x="{width - 150}" y="{y - 3}" class="label">{escape(name)} {t}</text>')
     out.append(f'<text x="20" y="{height + 15}" class="label">{escape(col)} per row</text></svg>')
     return "".join(out)
+
+
+def withheld_pairs(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The differencing guard's withheld rows, one entry per row, with the cell it is close to.
+
+    ``earlier.request`` is the earlier request's id when the earlier cell came from one (for a
+    link); within one result it is ``None`` and ``earlier.row`` names the other row.
+
+    >>> pairs = withheld_pairs({"withheld": [
+    ...     {"row": 1, "column": "n", "rule": "differencing", "reason": "r",
+    ...      "earlier": {"release": "request:7", "row": 0, "label": {"k": "FR"}, "sql": "S"}},
+    ...     {"row": 1, "column": "s", "rule": "differencing", "reason": "r", "earlier": {}}]})
+    >>> [(p["row"], p["columns"], p["earlier"]["request"]) for p in pairs]
+    [(1, ['n', 's'], 7)]
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    for w in (report or {}).get("withheld") or []:
+        if w.get("rule") != "differencing":
+            continue
+        entry = rows.get(w["row"])
+        if entry is None:
+            earlier = dict(w.get("earlier") or {})
+            release = str(earlier.get("release") or "")
+            earlier["request"] = (
+                int(release.split(":", 1)[1])
+                if release.startswith("request:") and release.split(":", 1)[1].isdigit()
+                else None
+            )
+            entry = rows[w["row"]] = {
+                "row": w["row"],
+                "columns": [],
+                "reason": w.get("reason", ""),
+                "earlier": earlier,
+            }
+        entry["columns"].append(w["column"])
+    return [rows[r] for r in sorted(rows)]

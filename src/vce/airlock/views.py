@@ -123,6 +123,7 @@ class Pages:
                         preview["columns"], preview["rows"], rounded, thresholds
                     ),
                     earlier=self.airlock.earlier_releases(req["project"], req["id"]),
+                    withheld=presenting.withheld_pairs(req["report"]),
                 )
 
         class Decide(Page):

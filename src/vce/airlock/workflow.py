@@ -26,14 +26,21 @@ import pyarrow.csv as pacsv
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vce.airlock import audit, authz, projection, projects, quotas, scheduling
+from vce.airlock import audit, authz, history, projection, projects, quotas, scheduling
 from vce.airlock.bodies import BodyStore
 from vce.airlock.config import Settings
 from vce.airlock.db import Database
 from vce.airlock.errors import Conflict, Forbidden, Invalid, NotFound
-from vce.airlock.execution import Executor, Outcome, parquet_to_table, table_to_parquet
+from vce.airlock.execution import (
+    Executor,
+    History,
+    Outcome,
+    parquet_to_table,
+    table_to_parquet,
+)
 from vce.airlock.filechecks import GENERATED_NAMES, FileReport, check_file, check_filename
 from vce.airlock.filevalues import check_file_values
+from vce.airlock.history import Histories
 from vce.airlock.models import Comment, Event, Project, Release, Request, Vote, utcnow
 from vce.airlock.release import clean_staging, write_atomically
 from vce.airlock.states import RESUBMITTABLE, REVIEWABLE, State, can_move
@@ -70,6 +77,7 @@ class Airlock:
         self.db = db or Database(settings.db_url, files_dir=settings.files_dir)
         self.bodies = BodyStore(settings.files_dir)  # file-export content, outside the database
         self.executor = Executor(settings.policy_path, settings.datasets)
+        self.histories = Histories(settings)
 
     # ---------------------------------------------------------------- helpers
 
@@ -518,6 +526,8 @@ class Airlock:
                 "granted": [g.dataset for g in req.project.grants],
                 "u18": req.project.u18_approved,
                 "static_report": req.report,
+                "project": req.project.slug,
+                "request_id": req.id,
             }
         if self.settings.fault_exec_delay:
             time.sleep(self.settings.fault_exec_delay)
@@ -530,6 +540,17 @@ class Airlock:
             req.report = outcome.report
             req.provenance = outcome.provenance
             req.result = table_to_parquet(outcome.table) if outcome.table is not None else None
+            if outcome.allowed and outcome.guarded is not None:  # compared by later requests
+                from vce.policy import guarded
+
+                guarded.record(
+                    self.histories.store(job["project"]),
+                    outcome.guarded,
+                    ref=history.ref(req.id),
+                    project=job["project"],
+                    sql=job["sql"] or "",
+                    pending=True,
+                )
             audit.append(
                 s,
                 SYSTEM,
@@ -551,7 +572,12 @@ class Airlock:
         """Run the trusted checks; whatever they say is for reviewers (and the audit log) only."""
         try:
             if job["kind"] == "query":
-                out = self.executor.run(job["sql"], job["granted"], job["u18"])
+                against = History(
+                    self.histories.compared(job["project"]),
+                    frozenset(self.histories.live_refs(self.db)),
+                    history.ref(job["request_id"]),
+                )
+                out = self.executor.run(job["sql"], job["granted"], job["u18"], against)
             else:
                 out = self._check_file(job)
         except Exception as exc:  # never leave a request stuck in `checking`
@@ -673,7 +699,7 @@ class Airlock:
             req = self._request(s, request_id, lock=True)
             if req.state != State.APPROVED.value:
                 return False
-            slug = req.project.slug
+            slug, req_kind = req.project.slug, req.kind
             files = self._release_files(s, req)
         try:
             path, hashes = write_atomically(
@@ -707,6 +733,8 @@ class Airlock:
                 {"path": str(path), "files": hashes},
             )
             self._move(s, req, State.RELEASED, SYSTEM)
+        if req_kind == "query":  # its cells now count for every later request
+            self.histories.store(slug).mark_released(history.ref(request_id))
         return True
 
     def _release_files(self, s: Session, req: Request) -> dict[str, bytes]:
