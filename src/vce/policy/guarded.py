@@ -64,10 +64,27 @@ def run_guarded(
     return GuardedRun(result, version, guarded.cells)
 
 
-def record(store: ReleaseStore, run: GuardedRun, *, ref: str, project: str, sql: str) -> int | None:
-    """Record what a guarded run released (nothing when nothing left)."""
+def record(
+    store: ReleaseStore,
+    run: GuardedRun,
+    *,
+    ref: str,
+    project: str,
+    sql: str,
+    pending: bool = False,
+) -> int | None:
+    """Record what a guarded run released (nothing when nothing left).
+
+    ``pending``: the airlock records at check time, before review (see
+    :mod:`vce.policy.releases`); ``vce check --record`` records as released.
+    """
     if not run.cells:
         return None
     return store.record(
-        ref=ref, project=project, dataset_version=run.dataset_version, sql=sql, cells=run.cells
+        ref=ref,
+        project=project,
+        dataset_version=run.dataset_version,
+        sql=sql,
+        cells=run.cells,
+        pending=pending,
     )
