@@ -12,19 +12,21 @@ pass.
 Comparing every pair would be quadratic; the guard prunes exactly, never by sampling:
 
 * **cardinality** — ``|a Δ b| ≥ ||a| − |b||``: only cells of nearly the same size can be close;
-* **bottom-k sketches** — order all entities by a fixed bijective hash and keep each cell's
-  ``k`` first elements (:func:`sketch`). If ``|a Δ b| ≤ d`` the two sketches share at least
-  ``min(k, |a|, |b|) − d`` elements (each differing person displaces at most one sketch
-  element), so with ``k = 2 × threshold`` near-duplicates share more than ``threshold``
-  sketch elements while unrelated cells share almost none. Pairs are found by joining the
-  sketches' elements (sorted arrays, ``searchsorted``) and counted per pair; cells too small
-  for that bound are compared with every cell in their cardinality window;
+* **prefix filter over bottom-k sketches** — order all entities by a fixed bijective hash and
+  keep each cell's ``k = 2 × threshold`` first elements (:func:`sketch`). ``|a Δ b| ≤ d``
+  means ``|a ∩ b| ≥ o = ⌈(|a| + |b| − d) / 2⌉``; when ``o ≥ 1`` the first ``|a| − o + 1 ≤
+  d + 1`` elements of ``a`` and the first ``|b| − o + 1`` of ``b`` share one (the set
+  similarity join's prefix filter), so only pairs sharing a sketch element can be close.
+  They are found by joining the sketches' elements (sorted arrays, ``searchsorted``), and
+  counted: the sketches also share at least ``min(k, |a|, |b|) − d`` elements (each
+  differing person displaces at most one). Pairs with ``|a| + |b| ≤ d`` (``o ≤ 0``: may be
+  disjoint) are taken by cardinality alone;
 * **exact** — the surviving pairs get ``symmetric_difference_cardinality`` of their bitmaps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,29 +95,46 @@ class Thresholds:
 
 @dataclass
 class CellSet:
-    """Cells to compare with: cardinalities, sketches and bitmaps (deserialised on demand)."""
+    """Cells to compare with: sizes, sketches, minor flags; bitmaps loaded when compared.
+
+    ``bitmaps`` holds a BitMap, its serialisation, or ``None`` (then ``load`` fetches the
+    serialisations of a list of cells: a history reads only the candidates' bitmaps).
+    """
 
     cardinality: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     sketches: list[np.ndarray] = field(default_factory=list)
-    _bitmaps: list[Any] = field(default_factory=list)  # BitMap, or its serialisation
+    minor: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    bitmaps: list[Any] = field(default_factory=list)
+    load: Callable[[list[int]], list[bytes]] | None = None
+    _postings: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def of(cls, bitmaps: Sequence[Any], width: int = SKETCH_WIDTH) -> CellSet:
-        """Cells from bitmaps (a result's own cells)."""
+    def of(cls, bitmaps: Sequence[Any], minors: Any = None, width: int = SKETCH_WIDTH) -> CellSet:
+        """Cells from bitmaps (a result's own cells); ``minors``: the minors' bitmap."""
         return cls(
             np.array([len(b) for b in bitmaps], dtype=np.int64),
             [sketch(b, width) for b in bitmaps],
+            has_minor(bitmaps, minors),
             list(bitmaps),
         )
 
     def __len__(self) -> int:
         return len(self.cardinality)
 
+    def prefetch(self, cells: Iterable[int]) -> None:
+        """Load the bitmaps of ``cells`` that are not in memory yet, in one read."""
+        missing = sorted({int(i) for i in cells if self.bitmaps[int(i)] is None})
+        if missing and self.load is not None:
+            for i, blob in zip(missing, self.load(missing), strict=True):
+                self.bitmaps[i] = blob
+
     def bitmap(self, i: int) -> Any:
-        """Cell ``i``'s bitmap, deserialised the first time it is needed."""
-        b = self._bitmaps[i]
+        """Cell ``i``'s bitmap, read and deserialised the first time it is needed."""
+        if self.bitmaps[i] is None:
+            self.prefetch([i])
+        b = self.bitmaps[i]
         if isinstance(b, bytes | bytearray | memoryview):
-            b = self._bitmaps[i] = roaring().BitMap.deserialize(bytes(b))
+            b = self.bitmaps[i] = roaring().BitMap.deserialize(bytes(b))
         return b
 
     def sketch_of(self, i: int, k: int) -> np.ndarray:
@@ -126,22 +145,51 @@ class CellSet:
         return s[:k]
 
 
-def _postings(cells: CellSet, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every sketch element of ``cells`` with its cell, sorted by element."""
-    parts = [cells.sketch_of(i, k) for i in range(len(cells))]
-    if not parts:
-        return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
-    elems = np.concatenate(parts)
-    owner = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
-    order = np.argsort(elems, kind="stable")
-    return elems[order], owner[order]
+def has_minor(bitmaps: Sequence[Any], minors: Any) -> np.ndarray:
+    """Whether each bitmap holds a minor (never, without a minors' bitmap)."""
+    if minors is None:
+        return np.zeros(len(bitmaps), dtype=bool)
+    return np.array([b.intersection_cardinality(minors) > 0 for b in bitmaps], dtype=bool)
 
 
-def candidate_pairs(new: CellSet, old: CellSet, d_max: int) -> dict[int, np.ndarray]:
-    """For each new cell, the old cells that may differ from it by ``1 .. d_max`` people.
+def _postings(cells: CellSet, among: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every sketch element of the cells ``among`` (their first ``k``) with its cell, sorted.
+
+    Built once per cell set for the widest ``k`` asked so far (one sort of every sketch
+    element); narrower or partial views are filters of it, which keep the order.
+    """
+    if cells._postings is None or cells._postings[0] < k:
+        parts = [cells.sketch_of(i, k) for i in range(len(cells))]
+        if parts:
+            elems = np.concatenate(parts)
+            owner = np.repeat(np.arange(len(parts)), [len(x) for x in parts])
+            rank = np.concatenate([np.arange(len(x)) for x in parts])
+            order = np.argsort(elems)
+            cells._postings = (k, elems[order], owner[order], rank[order])
+        else:
+            empty = np.zeros(0, dtype=np.int64)
+            cells._postings = (k, empty.astype(np.uint32), empty, empty)
+    _, elems, owner, rank = cells._postings
+    keep = rank < k
+    if len(among) < len(cells):
+        chosen = np.zeros(len(cells), dtype=bool)
+        chosen[among] = True
+        keep &= chosen[owner]
+    return elems[keep], owner[keep]
+
+
+def candidate_pairs(
+    new: CellSet,
+    old: CellSet,
+    d_max: int,
+    new_among: np.ndarray | None = None,
+    old_among: np.ndarray | None = None,
+) -> dict[int, np.ndarray]:
+    """For each new cell, the old cells that may differ from it by ``0 .. d_max`` people.
 
     Exact pruning (see the module docstring): a pair left out provably differs by more than
-    ``d_max`` (or not at all is never assumed — identical sets are candidates).
+    ``d_max``. ``new_among`` / ``old_among`` restrict both sides to some cells (indices are
+    kept).
 
     >>> from pyroaring import BitMap
     >>> old = CellSet.of([BitMap(range(0, 500)), BitMap(range(1000, 1500)), BitMap(range(5))])
@@ -150,57 +198,70 @@ def candidate_pairs(new: CellSet, old: CellSet, d_max: int) -> dict[int, np.ndar
     {0: [0], 1: [2]}
     """
     out: dict[int, np.ndarray] = {}
-    if not len(new) or not len(old):
+    new_ix = np.arange(len(new)) if new_among is None else np.asarray(new_among, dtype=np.int64)
+    old_ix = np.arange(len(old)) if old_among is None else np.asarray(old_among, dtype=np.int64)
+    if not len(new_ix) or not len(old_ix):
         return out
     k = 2 * (d_max + 1)
-    elems, owner = _postings(old, k)
-    old_card = old.cardinality
-    by_card = np.argsort(old_card, kind="stable")
-    sorted_card = old_card[by_card]
-    # a pair with a cell of at most d_max people need share no sketch element: compared by
-    # cardinality alone
-    small_mask = old_card <= d_max
-    probe_owner, probe = [], []
-    for i in range(len(new)):
-        s = new.sketch_of(i, k)
-        probe.append(s)
-        probe_owner.append(np.full(len(s), i))
-    p = np.concatenate(probe) if probe else np.zeros(0, dtype=np.uint32)
-    po = np.concatenate(probe_owner) if probe_owner else np.zeros(0, dtype=np.int64)
+    found: dict[int, list[np.ndarray]] = {}
+    # 1. sketches: pairs that share enough of their first k elements in hash order
+    elems, owner = _postings(old, old_ix, k)
+    probes = [new.sketch_of(int(i), k) for i in new_ix]
+    p = np.concatenate(probes)
+    po = np.repeat(new_ix, [len(x) for x in probes])
     lo = np.searchsorted(elems, p, side="left")
-    hi = np.searchsorted(elems, p, side="right")
-    counts = hi - lo
+    counts = np.searchsorted(elems, p, side="right") - lo
     total = int(counts.sum())
     if total:
         starts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
         hits = owner[starts + np.arange(total)]
-        pair_new = np.repeat(po, counts)
-        key = pair_new * len(old) + hits
-        uniq, shared = np.unique(key, return_counts=True)
-        qi, cj = uniq // len(old), uniq % len(old)
-        ca, cb = new.cardinality[qi], old_card[cj]
+        n_old = len(old)
+        uniq, shared = np.unique(np.repeat(po, counts) * n_old + hits, return_counts=True)
+        qi, cj = uniq // n_old, uniq % n_old
+        ca, cb = new.cardinality[qi], old.cardinality[cj]
         need = np.minimum(np.minimum(ca, cb), k) - d_max
         keep = (np.abs(ca - cb) <= d_max) & (shared >= need)
         qi, cj = qi[keep], cj[keep]
-    else:
-        qi = cj = np.zeros(0, dtype=np.int64)
-    found: dict[int, list[np.ndarray]] = {}
-    for q in np.unique(qi):
-        found.setdefault(int(q), []).append(cj[qi == q])
-    for i in range(len(new)):
-        a = int(new.cardinality[i])
-        lo_c = np.searchsorted(sorted_card, a - d_max, side="left")
-        hi_c = np.searchsorted(sorted_card, a + d_max, side="right")
-        window = by_card[lo_c:hi_c]
-        if a <= d_max:
-            found.setdefault(i, []).append(window)
-        else:
-            found.setdefault(i, []).append(window[small_mask[window]])
+        order = np.argsort(qi, kind="stable")
+        qi, cj = qi[order], cj[order]
+        bounds = np.flatnonzero(np.diff(qi)) + 1
+        for q, group in zip(qi[np.r_[0, bounds]], np.split(cj, bounds), strict=False):
+            found.setdefault(int(q), []).append(group)
+    # 2. two cells of at most d_max people together can be disjoint and still close: those
+    #    pairs are found by cardinality alone (every other close pair shares a sketch element)
+    old_card = np.sort(old.cardinality[old_ix], kind="stable")
+    by_card = old_ix[np.argsort(old.cardinality[old_ix], kind="stable")]
+    for i in new_ix:
+        room = d_max - int(new.cardinality[i])
+        if room >= 1:
+            window = by_card[: np.searchsorted(old_card, room, side="right")]
+            if window.size:
+                found.setdefault(int(i), []).append(window)
     for i, parts in found.items():
-        merged = np.unique(np.concatenate(parts))
-        if merged.size:
-            out[i] = merged
+        out[i] = np.unique(np.concatenate(parts))
     return out
+
+
+def _pairs(new: CellSet, old: CellSet, th: Thresholds) -> dict[int, np.ndarray]:
+    """Candidates, with the U18 bound only where a minor can be in the difference.
+
+    A pair of cells neither of which holds a minor can only differ by adults: the adult
+    threshold bounds it, which keeps sketches short and small cells' windows narrow.
+    """
+    adult, widest = th.adult - 1, th.widest - 1
+    if widest == adult:
+        return candidate_pairs(new, old, adult)
+    n0, n1 = np.flatnonzero(~new.minor), np.flatnonzero(new.minor)
+    o0, o1 = np.flatnonzero(~old.minor), np.flatnonzero(old.minor)
+    merged: dict[int, list[np.ndarray]] = {}
+    for part in (
+        candidate_pairs(new, old, adult, n0, o0),
+        candidate_pairs(new, old, widest, n0, o1),
+        candidate_pairs(new, old, widest, n1, None),
+    ):
+        for i, c in part.items():
+            merged.setdefault(i, []).append(c)
+    return {i: np.unique(np.concatenate(c)) for i, c in merged.items()}
 
 
 @dataclass(frozen=True)
@@ -228,10 +289,11 @@ def find(new: Sequence[Any], earlier: CellSet, thresholds: Thresholds) -> list[F
     ...      BitMap(range(100))], old, th)]
     [(0, 0, False, 1), (2, 1, True, 1)]
     """
-    d_max = thresholds.widest - 1
-    cells = CellSet.of(new, max(SKETCH_WIDTH, 2 * (d_max + 1)))
-    against_old = candidate_pairs(cells, earlier, d_max)
-    against_new = candidate_pairs(cells, cells, d_max)
+    width = max(SKETCH_WIDTH, 2 * thresholds.widest)
+    cells = CellSet.of(new, thresholds.minors, width)
+    against_old = _pairs(cells, earlier, thresholds)
+    against_new = _pairs(cells, cells, thresholds)
+    earlier.prefetch(j for c in against_old.values() for j in c)
     withheld: dict[int, Finding] = {}
     findings: list[Finding] = []
     for i in range(len(cells)):
@@ -316,13 +378,14 @@ def guard(
     for f in findings:
         out.add(f.row)
         why = reason(f, th.u18 if f.minor else th.adult)
-        other = {"row": f.other} if f.within else earlier.refs[f.other].to_dict()
+        other = {"row": f.other} if f.within else earlier.ref(f.other).to_dict()
         for column in values or table.column_names:
             withheld.append(
                 {"row": f.row, "column": column, "rule": RULE, "reason": why, "earlier": other}
             )
     keep = [i for i in range(table.num_rows) if i not in out]
     rows = table.select(keys).to_pylist() if keys else [{} for _ in range(table.num_rows)]
-    cells = [Cell(i, bitmaps[i], tuple(values), rows[i]) for i in keep]
+    minor = has_minor(bitmaps, th.minors)
+    cells = [Cell(i, bitmaps[i], tuple(values), rows[i], bool(minor[i])) for i in keep]
     kept = table.take(pa.array(keep, pa.int64())) if out else table
     return Guarded(kept, withheld, cells)

@@ -16,6 +16,7 @@ Format: one SQLite file (``PRAGMA user_version`` = :data:`FORMAT_VERSION`), two 
           columns TEXT,                               -- JSON list: its statistics' columns
           label TEXT,                                 -- JSON object: its group keys' values
           cardinality INTEGER,                        -- distinct contributors
+          minor INTEGER,                              -- 1: a minor is among them
           sketch BLOB,                                -- uint32 LE: first elements in hash order
           bitmap BLOB)                                -- portable roaring serialisation
 
@@ -35,7 +36,7 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS releases (
 CREATE TABLE IF NOT EXISTS cells (
     release_id INTEGER NOT NULL REFERENCES releases(id), row INTEGER NOT NULL,
     columns TEXT NOT NULL, label TEXT NOT NULL, cardinality INTEGER NOT NULL,
-    sketch BLOB NOT NULL, bitmap BLOB NOT NULL
+    minor INTEGER NOT NULL, sketch BLOB NOT NULL, bitmap BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS releases_version ON releases (dataset_version);
 CREATE INDEX IF NOT EXISTS cells_release ON cells (release_id);
@@ -74,6 +75,7 @@ class Cell:
     bitmap: Any  # pyroaring BitMap
     columns: tuple[str, ...] = ()
     label: dict[str, Any] = field(default_factory=dict)
+    minor: bool = False  # a minor is among its contributors (the U18 threshold applies)
 
 
 @dataclass(frozen=True)
@@ -103,24 +105,56 @@ class EarlierCell:
 
 @dataclass
 class Earlier:
-    """Recorded cells of one dataset version, ready for the guard."""
+    """Recorded cells of one dataset version, ready for the guard.
+
+    Where each came from is read only for the cells a finding names (:meth:`ref`).
+    """
 
     cells: CellSet
-    refs: list[EarlierCell]
+    describe: Callable[[list[int]], list[EarlierCell]] = lambda cells: []
+
+    def ref(self, i: int) -> EarlierCell:
+        """Where earlier cell ``i`` came from."""
+        return self.describe([i])[0]
 
     @classmethod
     def concat(cls, parts: Iterable[Earlier]) -> Earlier:
         """Several histories as one (the all-projects setting: colluding teams)."""
         parts = list(parts)
-        cards = [p.cells.cardinality for p in parts]
-        return cls(
-            CellSet(
-                np.concatenate(cards) if cards else np.zeros(0, dtype=np.int64),
-                [s for p in parts for s in p.cells.sketches],
-                [b for p in parts for b in p.cells._bitmaps],
-            ),
-            [r for p in parts for r in p.refs],
+        if len(parts) == 1:
+            return parts[0]
+        offsets = np.cumsum([0, *(len(p.cells) for p in parts)])
+
+        def split(cells: list[int]) -> list[tuple[Earlier, list[int]]]:
+            out = []
+            for k, p in enumerate(parts):
+                mine = [i - int(offsets[k]) for i in cells if offsets[k] <= i < offsets[k + 1]]
+                out.append((p, mine))
+            return out
+
+        def by_part(method: str, cells: list[int]) -> list[Any]:
+            got: dict[int, Any] = {}
+            for (p, mine), base in zip(split(cells), offsets[:-1], strict=True):
+                if mine:
+                    values = getattr(p, method)(mine)
+                    got.update({int(base) + i: v for i, v in zip(mine, values, strict=True)})
+            return [got[i] for i in cells]
+
+        def load(cells: list[int]) -> list[bytes]:
+            return by_part("_blobs", cells)
+
+        merged = CellSet(
+            np.concatenate([p.cells.cardinality for p in parts]),
+            [x for p in parts for x in p.cells.sketches],
+            np.concatenate([p.cells.minor for p in parts]),
+            [None] * int(offsets[-1]),
+            load,
         )
+        return cls(merged, lambda cells: by_part("describe", cells))
+
+    def _blobs(self, cells: list[int]) -> list[Any]:
+        self.cells.prefetch(cells)
+        return [self.cells.bitmaps[i] for i in cells]
 
 
 def _json_default(v: Any) -> Any:
@@ -171,23 +205,48 @@ class ReleaseStore:
         """
         with self._connect() as con:
             rows = con.execute(
-                "SELECT r.ref, r.project, r.sql, r.created, c.row, c.columns, c.label, "
-                "c.cardinality, c.sketch, c.bitmap, r.state FROM cells c JOIN releases r "
-                "ON r.id = c.release_id WHERE r.dataset_version = ? ORDER BY r.id, c.row",
+                "SELECT c.rowid, r.ref, r.state, c.cardinality, c.minor, c.sketch FROM cells c "
+                "JOIN releases r ON r.id = c.release_id WHERE r.dataset_version = ? "
+                "ORDER BY r.id, c.row",
                 (dataset_version,),
             ).fetchall()
         wanted = set(pending)
-        rows = [r for r in rows if r[0] != exclude and (r[10] == "released" or r[0] in wanted)]
-        refs = [
-            EarlierCell(ref, project, row, tuple(json.loads(cols)), json.loads(label), sql, at)
-            for ref, project, sql, at, row, cols, label, *_ in rows
-        ]
+        rows = [r for r in rows if r[1] != exclude and (r[2] == "released" or r[1] in wanted)]
+        rowids = [r[0] for r in rows]
         cells = CellSet(
-            np.array([r[7] for r in rows], dtype=np.int64),
-            [np.frombuffer(r[8], dtype="<u4").astype(np.uint32) for r in rows],
-            [r[9] for r in rows],
+            np.array([r[3] for r in rows], dtype=np.int64),
+            [np.frombuffer(r[5], dtype="<u4").astype(np.uint32) for r in rows],
+            np.array([bool(r[4]) for r in rows], dtype=bool),
+            [None] * len(rows),
+            lambda cells: self._select("c.bitmap", [rowids[i] for i in cells]),
         )
-        return Earlier(cells, refs)
+
+        def describe(cells: list[int]) -> list[EarlierCell]:
+            found = self._select(
+                "r.ref, r.project, c.row, c.columns, c.label, r.sql, r.created",
+                [rowids[i] for i in cells],
+            )
+            return [
+                EarlierCell(ref, project, row, tuple(json.loads(cols)), json.loads(label), q, at)
+                for ref, project, row, cols, label, q, at in found
+            ]
+
+        return Earlier(cells, describe)
+
+    def _select(self, what: str, rowids: list[int]) -> list[Any]:
+        """``what`` of the cells ``rowids``, in that order."""
+        got: dict[int, Any] = {}
+        with self._connect() as con:
+            for at in range(0, len(rowids), 500):
+                chunk = rowids[at : at + 500]
+                marks = ",".join("?" * len(chunk))
+                for rowid, *values in con.execute(
+                    f"SELECT c.rowid, {what} FROM cells c JOIN releases r ON r.id = c.release_id "
+                    f"WHERE c.rowid IN ({marks})",
+                    chunk,
+                ):
+                    got[rowid] = values[0] if len(values) == 1 else tuple(values)
+        return [got[r] for r in rowids]
 
     def record(
         self,
@@ -217,7 +276,7 @@ class ReleaseStore:
             )
             rid = int(cur.lastrowid or 0)
             con.executemany(
-                "INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         rid,
@@ -225,6 +284,7 @@ class ReleaseStore:
                         json.dumps(list(c.columns)),
                         json.dumps(c.label, default=_json_default),
                         len(c.bitmap),
+                        int(c.minor),
                         sketch(c.bitmap, SKETCH_WIDTH).astype("<u4").tobytes(),
                         c.bitmap.serialize(),
                     )

@@ -19,7 +19,7 @@ import requests
 from airlock_hub import Hub, running_hub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policy"))
-from policy_oracle import plain_connection  # noqa: E402
+from policy_oracle import plain_connection
 
 
 def call(hub: Hub, user: str, method: str, path: str, **kw) -> requests.Response:
@@ -110,9 +110,7 @@ def test_a_second_request_one_person_away_never_reaches_reviewers_with_that_cell
     assert checked(hub, other)["state"] == "awaiting_review"
 
 
-def test_two_requests_awaiting_review_are_compared_with_each_other(
-    hub: Hub, dataset: Path
-) -> None:
+def test_two_requests_awaiting_review_are_compared_with_each_other(hub: Hub, dataset: Path) -> None:
     first_sql, second_sql = pair(dataset, 60)
     first = submit(hub, first_sql)
     assert checked(hub, first)["state"] == "awaiting_review"  # not released yet

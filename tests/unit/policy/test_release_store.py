@@ -39,8 +39,8 @@ def test_recorded_cells_come_back_exactly_for_their_dataset_version_only(tmp_pat
     earlier = ReleaseStore(tmp_path / "r.sqlite").earlier("v1")  # reopened: nothing in memory
     assert len(earlier.cells) == 2 and earlier.cells.cardinality.tolist() == [len(a), len(b)]
     assert earlier.cells.bitmap(0) == a and earlier.cells.bitmap(1) == b
-    assert earlier.refs[1].to_dict()["label"] == {"region_code": "DE"}
-    assert earlier.refs[0].ref == "req-1" and earlier.refs[0].columns == ("n",)
+    assert earlier.ref(1).to_dict()["label"] == {"region_code": "DE"}
+    assert earlier.ref(0).ref == "req-1" and earlier.ref(0).columns == ("n",)
     assert len(store.earlier("v2").cells) == 1 and len(store.earlier("v3").cells) == 0
     assert [r["cells"] for r in store.releases()] == [2, 1]
 
@@ -50,8 +50,29 @@ def test_histories_of_several_projects_concatenate(tmp_path: Path) -> None:
     one.record(ref="a", project="p1", dataset_version="v", sql="S", cells=[Cell(0, BitMap([1]))])
     two.record(ref="b", project="p2", dataset_version="v", sql="S", cells=[Cell(0, BitMap([2]))])
     both = Earlier.concat([one.earlier("v"), two.earlier("v")])
-    assert [r.project for r in both.refs] == ["p1", "p2"]
-    assert both.cells.bitmap(1) == BitMap([2])
+    assert [both.ref(i).project for i in range(2)] == ["p1", "p2"]
+    assert both.cells.bitmap(1) == BitMap([2]) and both.cells.bitmap(0) == BitMap([1])
+
+
+def test_pending_records_count_only_for_the_refs_named(tmp_path: Path) -> None:
+    store = ReleaseStore(tmp_path / "r.sqlite")
+    cell = [Cell(0, BitMap(range(20)), minor=True)]
+    store.record(ref="request:1", project="p", dataset_version="v", sql="S", cells=cell)
+    store.record(
+        ref="request:2", project="p", dataset_version="v", sql="S", cells=cell, pending=True
+    )
+    assert len(store.earlier("v").cells) == 1
+    assert len(store.earlier("v", pending={"request:2"}).cells) == 2
+    assert len(store.earlier("v", pending={"request:2"}, exclude="request:2").cells) == 1
+    assert store.earlier("v").cells.minor.tolist() == [True]
+    store.record(  # a new revision replaces the request's record
+        ref="request:2", project="p", dataset_version="v", sql="T", cells=cell, pending=True
+    )
+    assert store.mark_released("request:2")
+    assert [(r["ref"], r["state"]) for r in store.releases()] == [
+        ("request:1", "released"),
+        ("request:2", "released"),
+    ]
 
 
 def test_a_file_that_is_not_a_history_is_refused(tmp_path: Path) -> None:
