@@ -162,8 +162,10 @@ def _postings(cells: CellSet, among: np.ndarray, k: int) -> tuple[np.ndarray, np
         parts = [cells.sketch_of(i, k) for i in range(len(cells))]
         if parts:
             elems = np.concatenate(parts)
-            owner = np.repeat(np.arange(len(parts)), [len(x) for x in parts])
-            rank = np.concatenate([np.arange(len(x)) for x in parts])
+            lengths = np.array([len(x) for x in parts])
+            owner = np.repeat(np.arange(len(parts)), lengths)
+            starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            rank = np.arange(len(elems)) - np.repeat(starts, lengths)
             order = np.argsort(elems)
             cells._postings = (k, elems[order], owner[order], rank[order])
         else:
@@ -229,14 +231,12 @@ def candidate_pairs(
             found.setdefault(int(q), []).append(group)
     # 2. two cells of at most d_max people together can be disjoint and still close: those
     #    pairs are found by cardinality alone (every other close pair shares a sketch element)
-    old_card = np.sort(old.cardinality[old_ix], kind="stable")
-    by_card = old_ix[np.argsort(old.cardinality[old_ix], kind="stable")]
-    for i in new_ix:
-        room = d_max - int(new.cardinality[i])
-        if room >= 1:
-            window = by_card[: np.searchsorted(old_card, room, side="right")]
-            if window.size:
-                found.setdefault(int(i), []).append(window)
+    rooms = d_max - new.cardinality[new_ix]
+    if (rooms >= 1).any():
+        by_card = old_ix[np.argsort(old.cardinality[old_ix], kind="stable")]
+        ends = np.searchsorted(old.cardinality[by_card], rooms, side="right")
+        for i, end in zip(new_ix[ends > 0], ends[ends > 0], strict=True):
+            found.setdefault(int(i), []).append(by_card[:end])
     for i, parts in found.items():
         out[i] = np.unique(np.concatenate(parts))
     return out
@@ -249,6 +249,8 @@ def _pairs(new: CellSet, old: CellSet, th: Thresholds) -> dict[int, np.ndarray]:
     threshold bounds it, which keeps sketches short and small cells' windows narrow.
     """
     adult, widest = th.adult - 1, th.widest - 1
+    for cells in (new, old):  # one sort of each side's sketch elements, at the widest k
+        _postings(cells, np.arange(len(cells)), 2 * (widest + 1))
     if widest == adult:
         return candidate_pairs(new, old, adult)
     n0, n1 = np.flatnonzero(~new.minor), np.flatnonzero(new.minor)
