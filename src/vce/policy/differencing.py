@@ -36,7 +36,8 @@ from vce.policy.contributors import roaring
 
 RULE = "differencing"
 HASH_MULTIPLIER = np.uint32(0x9E3779B1)  # odd: a bijection of uint32, fixed forever
-SKETCH_WIDTH = 128  # elements kept per recorded cell; a guard needs 2 × its largest threshold
+SKETCH_WIDTH = 128  # elements kept per recorded cell; a guard needs SKETCH_FACTOR × its threshold
+SKETCH_FACTOR = 2  # sketch elements joined per threshold (1: the prefix filter; 2: also counts)
 
 
 def sketch(bitmap: Any, width: int = SKETCH_WIDTH) -> np.ndarray:
@@ -204,7 +205,7 @@ def candidate_pairs(
     old_ix = np.arange(len(old)) if old_among is None else np.asarray(old_among, dtype=np.int64)
     if not len(new_ix) or not len(old_ix):
         return out
-    k = 2 * (d_max + 1)
+    k = SKETCH_FACTOR * (d_max + 1)
     found: dict[int, list[np.ndarray]] = {}
     # 1. sketches: pairs that share enough of their first k elements in hash order
     elems, owner = _postings(old, old_ix, k)
@@ -250,7 +251,7 @@ def _pairs(new: CellSet, old: CellSet, th: Thresholds) -> dict[int, np.ndarray]:
     """
     adult, widest = th.adult - 1, th.widest - 1
     for cells in (new, old):  # one sort of each side's sketch elements, at the widest k
-        _postings(cells, np.arange(len(cells)), 2 * (widest + 1))
+        _postings(cells, np.arange(len(cells)), SKETCH_FACTOR * (widest + 1))
     if widest == adult:
         return candidate_pairs(new, old, adult)
     n0, n1 = np.flatnonzero(~new.minor), np.flatnonzero(new.minor)
