@@ -776,7 +776,7 @@ class Airlock:
             "datasets": (req.provenance or {}).get("datasets", []),
             "policy": (req.provenance or {}).get("policy"),
             "u18_approved": (req.provenance or {}).get("u18_approved"),
-            "check_report": req.report,
+            "check_report": projection.public_report(req.report),
             "approvals": [
                 {"reviewer": v.reviewer, "at": _iso(v.created)} for v in self._approvals(s, req)
             ],

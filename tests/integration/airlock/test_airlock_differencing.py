@@ -9,6 +9,7 @@ to compare across projects.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -129,3 +130,20 @@ def test_pooled_setting_compares_with_every_project(pooled: Hub, dataset: Path) 
     detail = checked(pooled, other)
     assert detail["state"] == "blocked"
     assert detail["report"]["withheld"][0]["earlier"]["project"] == "p1"
+
+
+def test_after_release_the_project_reads_null_cells_not_why(hub: Hub, dataset: Path) -> None:
+    wide, narrow = pair(dataset, 80)
+    counts = [q.replace(", sum(likes_count) AS likes", "") for q in (wide, narrow)]
+    sql = f"{counts[0]} UNION ALL {counts[1]}"  # two rows one person apart
+    rid = submit(hub, sql)
+    detail = checked(hub, rid)
+    assert detail["state"] == "awaiting_review"
+    assert [w["row"] for w in detail["report"]["withheld"]] == [1]
+    assert "1 person" in detail["report"]["withheld"][0]["reason"]
+    release(hub, rid)
+    told = call(hub, "alice", "GET", f"api/requests/{rid}").json()
+    assert told["state"] == "released" and len(told["preview"]["rows"]) == 1
+    manifest = call(hub, "alice", "GET", f"api/requests/{rid}/files/manifest.json").json()
+    for report in (told["report"], manifest["check_report"]):  # reviewers' material only
+        assert "withheld" not in report and "person" not in json.dumps(report)
