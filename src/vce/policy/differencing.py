@@ -227,9 +227,10 @@ def candidate_pairs(
         qi, cj = qi[keep], cj[keep]
         order = np.argsort(qi, kind="stable")
         qi, cj = qi[order], cj[order]
-        bounds = np.flatnonzero(np.diff(qi)) + 1
-        for q, group in zip(qi[np.r_[0, bounds]], np.split(cj, bounds), strict=False):
-            found.setdefault(int(q), []).append(group)
+        if qi.size:
+            bounds = np.flatnonzero(np.diff(qi)) + 1
+            for q, group in zip(qi[np.r_[0, bounds]], np.split(cj, bounds), strict=True):
+                found.setdefault(int(q), []).append(group)
     # 2. two cells of at most d_max people together can be disjoint and still close: those
     #    pairs are found by cardinality alone (every other close pair shares a sketch element)
     rooms = d_max - new.cardinality[new_ix]

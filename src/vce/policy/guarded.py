@@ -17,7 +17,7 @@ from vce.policy.context import Context
 from vce.policy.contributors import ContributorsUnavailable, dataset_version, entity_index
 from vce.policy.differencing import guard
 from vce.policy.execute import CheckedResult, run_checked
-from vce.policy.releases import Cell, Earlier, ReleaseStore
+from vce.policy.releases import Cell, Earlier, ReleaseStore, ReleaseStoreError
 from vce.policy.violations import Violation
 
 
@@ -58,6 +58,12 @@ def run_guarded(
     except ContributorsUnavailable as e:
         result.allowed, result.table = False, None
         result.reasons.append(Violation(e.rule, str(e)))
+        return GuardedRun(result, version)
+    except ReleaseStoreError:
+        raise
+    except Exception as e:  # deny, never release unguarded
+        result.allowed, result.table = False, None
+        result.reasons.append(Violation("internal-error", f"the differencing guard failed ({e!r})"))
         return GuardedRun(result, version)
     result.table = guarded.table
     result.withheld = guarded.withheld

@@ -110,6 +110,14 @@ def test_pruning_never_drops_a_close_pair(seed: int) -> None:
                 assert j in found.get(i, []), (i, j)
 
 
+def test_sketch_hits_that_all_fail_the_bounds_leave_no_candidate() -> None:
+    """Cells sharing sketch elements but far apart in size: nothing to compare, no crash."""
+    old = CellSet.of([BitMap(range(1000))])
+    new = CellSet.of([BitMap(range(100))])
+    assert candidate_pairs(new, old, 9) == {}
+    assert find([BitMap(range(100))], old, Thresholds(10, 50)) == []
+
+
 def test_earlier_cells_from_the_store_are_compared_like_fresh_ones(tmp_path: Path) -> None:
     store = ReleaseStore(tmp_path / "r.sqlite")
     whole = BitMap(range(5000))
