@@ -145,7 +145,7 @@ class Executor:
         report.pop("rows", None)
         table = result.table if result.allowed else None
         reasons = [_reason(r) for r in (result.reasons or [])]
-        if result.allowed and (table is None or table.num_rows == 0):
+        if result.allowed and (table is None or not result.releases_something):
             if result.withheld:
                 reasons.append(
                     "every row was withheld: it differs from another cell by fewer people "

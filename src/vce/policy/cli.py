@@ -229,4 +229,4 @@ def check(
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         _print_result(result)
-    sys.exit(0 if result.allowed and result.released_rows > 0 else 1)
+    sys.exit(0 if result.allowed and result.releases_something else 1)

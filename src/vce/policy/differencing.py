@@ -341,9 +341,10 @@ def reason(f: Finding, threshold: int) -> str:
 class Guarded:
     """A checked result after the guard: what leaves, what is withheld and what to record."""
 
-    table: Any  # pyarrow Table of the rows that leave
+    table: Any  # pyarrow Table that leaves: withheld cells NULL
     withheld: list[dict[str, Any]]
-    cells: list[Any]  # vce.policy.releases.Cell, one per row that leaves
+    cells: list[Any]  # vce.policy.releases.Cell, one per row that leaves whole
+    withheld_rows: int = 0
 
 
 def guard(
@@ -353,14 +354,17 @@ def guard(
     policy_thresholds: Any,
     minors_possible: bool,
 ) -> Guarded:
-    """Withhold the rows of a checked result that differ from another cell by too few people.
+    """Withhold the cells of a checked result that differ from another cell by too few people.
 
-    ``result`` comes from ``run_checked(..., contributors=True)``; the rows left are what
-    leaves and what recording stores. ``earlier`` is a :class:`vce.policy.releases.Earlier`.
+    ``result`` comes from ``run_checked(..., contributors=True)``. A withheld row keeps its
+    place and its group keys; its statistics become NULL and are listed in ``withheld``
+    (``row`` indexes the released rows), so every rule's withheld cells read alike. The other
+    rows are what recording stores. ``earlier`` is a :class:`vce.policy.releases.Earlier`.
     Row exports (rows that leave one by one, each about one person by the policy's leave) and
     denied results pass unchanged.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from vce.policy.contributors import row_bitmaps
     from vce.policy.releases import Cell
@@ -391,5 +395,10 @@ def guard(
     rows = table.select(keys).to_pylist() if keys else [{} for _ in range(table.num_rows)]
     minor = has_minor(bitmaps, th.minors)
     cells = [Cell(i, bitmaps[i], tuple(values), rows[i], bool(minor[i])) for i in keep]
-    kept = table.take(pa.array(keep, pa.int64())) if out else table
-    return Guarded(kept, withheld, cells)
+    if out:
+        mask = pa.array([i in out for i in range(table.num_rows)])
+        for column in values or table.column_names:
+            at = table.column_names.index(column)
+            col = table.column(at)
+            table = table.set_column(at, column, pc.if_else(mask, pa.scalar(None, col.type), col))
+    return Guarded(table, withheld, cells, len(out))

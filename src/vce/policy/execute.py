@@ -76,6 +76,12 @@ class CheckedResult:
     value_columns: tuple[str, ...] = ()
     row_export: bool = False  # rows leave one by one (no cell to difference)
     withheld: list[dict[str, Any]] = field(default_factory=list)  # by vce.policy.differencing
+    withheld_rows: int = 0  # rows whose every statistic is withheld
+
+    @property
+    def releases_something(self) -> bool:
+        """Whether any row leaves with a value (withheld rows are only their group keys)."""
+        return self.released_rows > self.withheld_rows
 
     @property
     def released_rows(self) -> int:

@@ -67,6 +67,7 @@ def run_guarded(
         return GuardedRun(result, version)
     result.table = guarded.table
     result.withheld = guarded.withheld
+    result.withheld_rows = guarded.withheld_rows
     return GuardedRun(result, version, guarded.cells)
 
 
