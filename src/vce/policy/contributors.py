@@ -15,6 +15,7 @@ not need it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from vce.policy.model import Policy
 
 COUNT_PREFIX = "__vce_n_"
+COUNT_CODES = 64
+"""A cell's element for a person is ``position × COUNT_CODES + (their rows mod COUNT_CODES)``:
+two cells with the same people but one row more or less of one of them differ in that
+person's element (``vce.policy.differencing`` counts people, not elements)."""
 SET_PREFIX = "__vce_s_"
 
 
@@ -74,7 +79,11 @@ def _top_selects(tree: exp.Expression) -> list[exp.Select]:
 
 
 def _as_set(count: exp.Expression) -> exp.Expression:
-    """The id list a top-level count expression counts; NULL where there is none.
+    """The ids a top-level count expression counts, with their rows where it has them.
+
+    ``COUNT(DISTINCT id)`` over base rows becomes ``HISTOGRAM(id)`` (each id and its row
+    count: a cell that lost one row of a person still in it differs in that count); counts
+    of sets an inner aggregate built are their lists (ids only).
 
     Counts of a lifted scalar subquery (``MAX`` of its count) carry no ids: they are left out
     of the set (documented in policy-rules.md, ``differencing``).
@@ -83,7 +92,8 @@ def _as_set(count: exp.Expression) -> exp.Expression:
     if isinstance(e, exp.Coalesce):
         e = e.this
     if isinstance(e, exp.Count) and isinstance(e.this, exp.Distinct):
-        return exp.Anonymous(this="LIST", expressions=[e.this.copy()])
+        ids = e.this.expressions[0].copy()
+        return exp.Anonymous(this="HISTOGRAM", expressions=[ids])  # id → its rows
     if isinstance(e, exp.Length) or (
         isinstance(e, exp.Anonymous) and str(e.this).upper() in {"LEN", "LENGTH"}
     ):
@@ -100,7 +110,7 @@ def with_sets(sql: str) -> tuple[str, tuple[str, ...]]:
     ...     'FROM "videos" AS "v" GROUP BY "v"."region_code"')
     >>> cols
     ('__vce_s__videos__author_id__0',)
-    >>> 'LIST(DISTINCT "v"."author_id") AS "__vce_s__videos__author_id__0"' in s
+    >>> 'HISTOGRAM("v"."author_id") AS "__vce_s__videos__author_id__0"' in s
     True
     """
     tree = sqlglot.parse_one(sql, dialect="duckdb")
@@ -159,9 +169,14 @@ class EntityIndex:
             )
         return pos.astype(np.uint32)
 
+    @functools.cached_property
     def minors(self) -> BitMap:
-        """Positions of the minors, as a bitmap (the U18 threshold applies where one is)."""
-        return roaring().BitMap(self.positions(self.minor_ids))
+        """Every element of a minor (all row-count codes), as a bitmap; computed once."""
+        pos = self.positions(self.minor_ids).astype(np.uint64) * COUNT_CODES
+        every = (pos[:, None] + np.arange(COUNT_CODES, dtype=np.uint64)).ravel()
+        out = roaring().BitMap(every.astype(np.uint32))
+        out.run_optimize()
+        return out
 
 
 def _sql_list(files: Sequence[Path]) -> str:
@@ -238,13 +253,21 @@ def _distinct(con: Any, parts: list[str]) -> np.ndarray:
 
 
 def row_bitmaps(sets: pa.Table, index: EntityIndex) -> list[BitMap]:
-    """One bitmap per row: the union of its id lists (every entity column is a person).
+    """One bitmap per row: the union of its people's elements (every entity column is a person).
+
+    A histogram column gives each person's element with their row count's code; a list
+    column (sets an inner aggregate built) code 0.
 
     >>> ix = EntityIndex("v", np.array([3, 7, 11, 20]), np.array([], dtype=np.int64))
     >>> t = pa.table({"a": [[3, 7], None], "b": [[11], [20, 20]]})
-    >>> [list(b) for b in row_bitmaps(t, ix)]
+    >>> [[e // COUNT_CODES for e in b] for b in row_bitmaps(t, ix)]
     [[0, 1, 2], [3]]
+    >>> h = pa.array([[(3, 2), (7, 1)]], pa.map_(pa.int64(), pa.uint64()))
+    >>> [list(b) for b in row_bitmaps(pa.table({"h": h}), ix)]
+    [[2, 65]]
     """
+    if len(index.ids) * COUNT_CODES >= 2**32:
+        raise ContributorsUnavailable("the dataset version has too many entities for the guard")
     bitmap = roaring().BitMap
     rows = sets.num_rows
     out = [bitmap() for _ in range(rows)]
@@ -253,13 +276,19 @@ def row_bitmaps(sets: pa.Table, index: EntityIndex) -> list[BitMap]:
         if pa.types.is_null(arr.type):
             continue
         offsets = np.asarray(arr.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
-        values = arr.values.to_numpy(zero_copy_only=False)
-        flat = arr.values
-        if flat.null_count:
+        if pa.types.is_map(arr.type):
+            ids, counts = arr.keys, arr.items.to_numpy(zero_copy_only=False)
+        else:
+            ids, counts = arr.values, None
+        if ids.null_count:
             raise ContributorsUnavailable("a contributor id list holds NULL")
-        pos = index.positions(np.asarray(values, dtype=np.int64))
+        pos = index.positions(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64))
+        elems = pos.astype(np.uint64) * COUNT_CODES
+        if counts is not None:
+            elems += np.asarray(counts, dtype=np.uint64) % COUNT_CODES
+        elems = elems.astype(np.uint32)
         for i in range(rows):
             lo, hi = offsets[i], offsets[i + 1]
             if hi > lo:
-                out[i] |= bitmap(pos[lo:hi])
+                out[i] |= bitmap(elems[lo:hi])
     return out

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from vce.policy.contributors import roaring
+from vce.policy.contributors import COUNT_CODES, roaring
 
 RULE = "differencing"
 HASH_MULTIPLIER = np.uint32(0x9E3779B1)  # odd: a bijection of uint32, fixed forever
 SKETCH_WIDTH = 128  # elements kept per recorded cell; a guard needs SKETCH_FACTOR × its threshold
-SKETCH_FACTOR = 2  # sketch elements joined per threshold (1: the prefix filter; 2: also counts)
+SKETCH_FACTOR = 1  # sketch elements joined per threshold (1: the prefix filter; 2: also counts)
 
 
 def sketch(bitmap: Any, width: int = SKETCH_WIDTH) -> np.ndarray:
@@ -72,23 +72,33 @@ class Thresholds:
         return max(self.adult, self.u18) if self.minors is not None else self.adult
 
     def verdict(self, a: Any, b: Any) -> tuple[int, bool] | None:
-        """``(difference, minor among it)`` when ``a`` and ``b`` may not both be released.
+        """``(people, minor among them)`` when ``a`` and ``b`` may not both be released.
+
+        Elements are people with a row-count code (:data:`COUNT_CODES` each): the people
+        who differ are those with an element in ``a ^ b`` — one or two elements each.
 
         >>> from pyroaring import BitMap
-        >>> th = Thresholds(10, 50, BitMap([99]))
-        >>> th.verdict(BitMap(range(100)), BitMap(range(99)))
+        >>> people = lambda r: BitMap([p * COUNT_CODES for p in r])
+        >>> th = Thresholds(10, 50, BitMap(range(99 * COUNT_CODES, 100 * COUNT_CODES)))
+        >>> th.verdict(people(range(100)), people(range(99)))
         (1, True)
-        >>> th.verdict(BitMap(range(100)), BitMap(range(20, 100))) is None  # 20 adults
+        >>> th.verdict(people(range(100)), people(range(20, 100))) is None  # 20 adults
         True
-        >>> th.verdict(BitMap(range(100)), BitMap(range(80)))  # 20 people, the minor among them
+        >>> th.verdict(people(range(100)), people(range(80)))  # 20 people, the minor among them
         (20, True)
-        >>> th.verdict(BitMap(range(100)), BitMap(range(100))) is None  # identical
+        >>> th.verdict(people(range(100)), people(range(100))) is None  # identical
         True
+        >>> th.verdict(people(range(100)), people(range(100)) ^ BitMap([0, 1]))  # a row less
+        (1, False)
         """
-        d = a.symmetric_difference_cardinality(b)
-        if d < 1 or d >= self.widest:
+        pairs = a.symmetric_difference_cardinality(b)
+        if pairs < 1 or (pairs + 1) // 2 >= self.widest:
             return None
-        minor = self.minors is not None and (a ^ b).intersection_cardinality(self.minors) > 0
+        x = a ^ b
+        d = len(np.unique(np.frombuffer(x.to_array(), dtype=np.uint32) // COUNT_CODES))
+        if d >= self.widest:
+            return None
+        minor = self.minors is not None and x.intersection_cardinality(self.minors) > 0
         if d < self.adult or minor:
             return d, minor
         return None
@@ -250,7 +260,8 @@ def _pairs(new: CellSet, old: CellSet, th: Thresholds) -> dict[int, np.ndarray]:
     A pair of cells neither of which holds a minor can only differ by adults: the adult
     threshold bounds it, which keeps sketches short and small cells' windows narrow.
     """
-    adult, widest = th.adult - 1, th.widest - 1
+    # elements that differ: up to two per person who does (a row-count code each side)
+    adult, widest = 2 * (th.adult - 1), 2 * (th.widest - 1)
     for cells in (new, old):  # one sort of each side's sketch elements, at the widest k
         _postings(cells, np.arange(len(cells)), SKETCH_FACTOR * (widest + 1))
     if widest == adult:
@@ -293,7 +304,7 @@ def find(new: Sequence[Any], earlier: CellSet, thresholds: Thresholds) -> list[F
     ...      BitMap(range(100))], old, th)]
     [(0, 0, False, 1), (2, 1, True, 1)]
     """
-    width = max(SKETCH_WIDTH, 2 * thresholds.widest)
+    width = max(SKETCH_WIDTH, SKETCH_FACTOR * 2 * thresholds.widest)
     cells = CellSet.of(new, thresholds.minors, width)
     against_old = _pairs(cells, earlier, thresholds)
     against_new = _pairs(cells, cells, thresholds)
@@ -376,7 +387,7 @@ def guard(
     th = Thresholds(
         policy_thresholds.min_entities,
         policy_thresholds.u18_min_entities,
-        index.minors() if minors_possible else None,
+        index.minors if minors_possible else None,
     )
     findings = find(bitmaps, earlier.cells, th)
     values = [c for c in result.value_columns if c in table.column_names]

@@ -25,9 +25,10 @@ requests awaiting review are compared with each other too) and marks them ``rele
 release; a pending record counts only while its request can still be released (the caller
 names those refs).
 
-One cell is one released row: its statistics share the row's contributors. Bitmap positions
-are the dataset version's dense entity index (:class:`vce.policy.contributors.EntityIndex`),
-so cells compare only with cells of the same ``dataset_version``.
+One cell is one released row: its statistics share the row's contributors. A bitmap's
+element for a person is ``position × 64 + (their rows in the cell mod 64)``, the position in
+the dataset version's dense entity index (:class:`vce.policy.contributors.EntityIndex`), so
+cells compare only with cells of the same ``dataset_version``.
 """
 
 from __future__ import annotations

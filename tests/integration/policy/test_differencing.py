@@ -182,3 +182,23 @@ def _unique_likes(data: Path) -> int:
         "SELECT likes_count FROM users GROUP BY likes_count HAVING count(*) = 1 "
         "ORDER BY likes_count DESC LIMIT 1 OFFSET 40"
     ).fetchone()[0]
+
+
+def test_one_video_less_of_an_author_still_in_the_cell(dataset: Path, tmp_path: Path) -> None:
+    """Same people, one row fewer: the cells differ in one person's row count."""
+    con = plain_connection(dataset, False)
+    target = con.execute(
+        "SELECT create_time FROM videos WHERE region_code = 'DE' AND author_id IN (SELECT "
+        "author_id FROM videos WHERE region_code = 'DE' GROUP BY 1 HAVING count(*) > 1) "
+        "ORDER BY id LIMIT 1"
+    ).fetchone()[0]
+    authors = [
+        {r[0] for r in con.execute(f"SELECT author_id FROM videos WHERE {w}").fetchall()}
+        for w in ("region_code = 'DE'", f"region_code = 'DE' AND create_time <> '{target}'")
+    ]
+    assert authors[0] == authors[1]  # no person fewer: only one of their videos
+    sql = "SELECT count(*) AS n, sum(view_count) AS views FROM videos WHERE region_code = 'DE'"
+    releases = tmp_path / "r.sqlite"
+    assert released(check(dataset, releases, sql))
+    second = check(dataset, releases, f"{sql} AND create_time <> TIMESTAMP '{target}'")
+    assert released(second) == [] and "1 person" in differencing(second)[0]["reason"]
