@@ -37,20 +37,35 @@ from vce.policy.contributors import COUNT_CODES, roaring
 RULE = "differencing"
 HASH_MULTIPLIER = np.uint32(0x9E3779B1)  # odd: a bijection of uint32, fixed forever
 SKETCH_WIDTH = 128  # elements kept per recorded cell; a guard needs SKETCH_FACTOR × its threshold
-SKETCH_FACTOR = 1  # sketch elements joined per threshold (1: the prefix filter; 2: also counts)
+SKETCH_FACTOR = 2  # sketch elements joined per threshold (1: the prefix filter; 2: also counts)
+
+
+def people(bitmap: Any) -> np.ndarray:
+    """The people of a cell's bitmap (its elements without their row-count codes), sorted.
+
+    >>> from pyroaring import BitMap
+    >>> people(BitMap([0, 5, 64 * 3 + 2])).tolist()
+    [0, 3]
+    """
+    arr = np.frombuffer(bitmap.to_array(), dtype=np.uint32) // COUNT_CODES
+    return arr[np.r_[True, arr[1:] != arr[:-1]]] if len(arr) else arr
 
 
 def sketch(bitmap: Any, width: int = SKETCH_WIDTH) -> np.ndarray:
-    """The ``width`` elements of ``bitmap`` that come first in the guard's fixed hash order.
+    """The ``width`` people of ``bitmap`` that come first in the guard's fixed hash order.
+
+    Pruning works on people (:func:`people`): people who differ between two cells include
+    every person in one and not the other, so a bound on those is a bound on these.
 
     >>> from pyroaring import BitMap
-    >>> s = sketch(BitMap(range(1000)), 4)
-    >>> len(s), len(set(s.tolist()) & set(sketch(BitMap(range(1, 1000)), 4).tolist())) >= 3
+    >>> s = sketch(BitMap(range(0, 64000, 64)), 4)
+    >>> len(s), len(set(s.tolist()) & set(sketch(BitMap(range(64, 64000, 64)), 4).tolist())) >= 3
     (4, True)
-    >>> sketch(BitMap([5, 7]), 4).tolist() == sorted([5, 7], key=lambda x: (x * 0x9E3779B1) % 2**32)
+    >>> sketch(BitMap([5 * 64, 7 * 64]), 4).tolist() == sorted([5, 7],
+    ...     key=lambda x: (x * 0x9E3779B1) % 2**32)
     True
     """
-    arr = np.frombuffer(bitmap.to_array(), dtype=np.uint32)
+    arr = people(bitmap)
     keys = arr * HASH_MULTIPLIER  # (uint32 arithmetic wraps: a permutation)
     if len(arr) > width:
         first = np.argpartition(keys, width - 1)[:width]
@@ -123,7 +138,7 @@ class CellSet:
     def of(cls, bitmaps: Sequence[Any], minors: Any = None, width: int = SKETCH_WIDTH) -> CellSet:
         """Cells from bitmaps (a result's own cells); ``minors``: the minors' bitmap."""
         return cls(
-            np.array([len(b) for b in bitmaps], dtype=np.int64),
+            np.array([len(people(b)) for b in bitmaps], dtype=np.int64),
             [sketch(b, width) for b in bitmaps],
             has_minor(bitmaps, minors),
             list(bitmaps),
@@ -205,8 +220,9 @@ def candidate_pairs(
     kept).
 
     >>> from pyroaring import BitMap
-    >>> old = CellSet.of([BitMap(range(0, 500)), BitMap(range(1000, 1500)), BitMap(range(5))])
-    >>> new = CellSet.of([BitMap(range(1, 500)), BitMap(range(7))])
+    >>> cell = lambda people: BitMap([p * COUNT_CODES for p in people])
+    >>> old = CellSet.of([cell(range(0, 500)), cell(range(1000, 1500)), cell(range(5))])
+    >>> new = CellSet.of([cell(range(1, 500)), cell(range(7))])
     >>> {i: c.tolist() for i, c in candidate_pairs(new, old, 9).items()}
     {0: [0], 1: [2]}
     """
@@ -260,8 +276,7 @@ def _pairs(new: CellSet, old: CellSet, th: Thresholds) -> dict[int, np.ndarray]:
     A pair of cells neither of which holds a minor can only differ by adults: the adult
     threshold bounds it, which keeps sketches short and small cells' windows narrow.
     """
-    # elements that differ: up to two per person who does (a row-count code each side)
-    adult, widest = 2 * (th.adult - 1), 2 * (th.widest - 1)
+    adult, widest = th.adult - 1, th.widest - 1
     for cells in (new, old):  # one sort of each side's sketch elements, at the widest k
         _postings(cells, np.arange(len(cells)), SKETCH_FACTOR * (widest + 1))
     if widest == adult:
@@ -297,14 +312,15 @@ def find(new: Sequence[Any], earlier: CellSet, thresholds: Thresholds) -> list[F
     that are released, so of two rows that differ by one person the first leaves.
 
     >>> from pyroaring import BitMap
+    >>> cell = lambda people: BitMap([p * COUNT_CODES for p in people])
     >>> th = Thresholds(10, 50)
-    >>> old = CellSet.of([BitMap(range(100))])
+    >>> old = CellSet.of([cell(range(100))])
     >>> [(f.row, f.other, f.within, f.difference) for f in find(
-    ...     [BitMap(range(1, 100)), BitMap(range(200, 300)), BitMap(range(200, 299)),
-    ...      BitMap(range(100))], old, th)]
+    ...     [cell(range(1, 100)), cell(range(200, 300)), cell(range(200, 299)),
+    ...      cell(range(100))], old, th)]
     [(0, 0, False, 1), (2, 1, True, 1)]
     """
-    width = max(SKETCH_WIDTH, SKETCH_FACTOR * 2 * thresholds.widest)
+    width = max(SKETCH_WIDTH, SKETCH_FACTOR * thresholds.widest)
     cells = CellSet.of(new, thresholds.minors, width)
     against_old = _pairs(cells, earlier, thresholds)
     against_new = _pairs(cells, cells, thresholds)

@@ -15,9 +15,9 @@ Format: one SQLite file (``PRAGMA user_version`` = :data:`FORMAT_VERSION`), two 
           row INTEGER,                                -- the row's index in that release
           columns TEXT,                               -- JSON list: its statistics' columns
           label TEXT,                                 -- JSON object: its group keys' values
-          cardinality INTEGER,                        -- distinct contributors
+          cardinality INTEGER,                        -- distinct contributors (people)
           minor INTEGER,                              -- 1: a minor is among them
-          sketch BLOB,                                -- uint32 LE: first elements in hash order
+          sketch BLOB,                                -- uint32 LE: first people in hash order
           bitmap BLOB)                                -- portable roaring serialisation
 
 The airlock records a request's cells as ``pending`` when its check passes (so that two
@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from vce.policy.differencing import SKETCH_WIDTH, CellSet, sketch
+from vce.policy.differencing import SKETCH_WIDTH, CellSet, people, sketch
 
 FORMAT_VERSION = 1
 
@@ -284,7 +284,7 @@ class ReleaseStore:
                         c.row,
                         json.dumps(list(c.columns)),
                         json.dumps(c.label, default=_json_default),
-                        len(c.bitmap),
+                        len(people(c.bitmap)),
                         int(c.minor),
                         sketch(c.bitmap, SKETCH_WIDTH).astype("<u4").tobytes(),
                         c.bitmap.serialize(),

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from pyroaring import BitMap
 
+from vce.policy.contributors import COUNT_CODES
 from vce.policy.differencing import CellSet, Thresholds, candidate_pairs, find
 from vce.policy.releases import FORMAT_VERSION, Cell, Earlier, ReleaseStore, ReleaseStoreError
+
+
+def cell(people) -> BitMap:
+    """A cell of these people, one row each (elements carry a row-count code)."""
+    return BitMap((np.asarray(list(people), dtype=np.uint32) * COUNT_CODES + 1).tolist())
 
 
 def test_a_missing_file_is_created_with_the_documented_format(tmp_path: Path) -> None:
@@ -24,7 +30,7 @@ def test_a_missing_file_is_created_with_the_documented_format(tmp_path: Path) ->
 
 def test_recorded_cells_come_back_exactly_for_their_dataset_version_only(tmp_path: Path) -> None:
     store = ReleaseStore(tmp_path / "r.sqlite")
-    a, b = BitMap(range(0, 300, 3)), BitMap([7, 70_000, 4_000_000])
+    a, b = cell(range(0, 300, 3)), cell([7, 70_000, 4_000_000])
     store.record(
         ref="req-1",
         project="p1",
@@ -91,15 +97,12 @@ def test_pruning_never_drops_a_close_pair(seed: int) -> None:
     """Every pair within ``d_max`` (identical ones too) survives pruning: checked by brute force."""
     rng = np.random.default_rng(seed)
     universe = 3000
-    base = [
-        BitMap(rng.choice(universe, int(rng.integers(1, 500)), replace=False).astype(np.uint32))
-        for _ in range(50)
-    ]
+    base = [cell(rng.choice(universe, int(rng.integers(1, 500)), replace=False)) for _ in range(50)]
     near = []
     for b in base[:30]:
         c = BitMap(b)
         for x in rng.integers(0, universe, int(rng.integers(0, 15))):
-            c.symmetric_difference_update(BitMap([int(x)]))
+            c.symmetric_difference_update(cell([int(x)]))
         near.append(c)
     d_max = int(rng.integers(1, 60))
     old, new = CellSet.of(base), CellSet.of([*near, *base[30:]])
@@ -112,17 +115,17 @@ def test_pruning_never_drops_a_close_pair(seed: int) -> None:
 
 def test_sketch_hits_that_all_fail_the_bounds_leave_no_candidate() -> None:
     """Cells sharing sketch elements but far apart in size: nothing to compare, no crash."""
-    old = CellSet.of([BitMap(range(1000))])
-    new = CellSet.of([BitMap(range(100))])
+    old = CellSet.of([cell(range(1000))])
+    new = CellSet.of([cell(range(100))])
     assert candidate_pairs(new, old, 9) == {}
-    assert find([BitMap(range(100))], old, Thresholds(10, 50)) == []
+    assert find([cell(range(100))], old, Thresholds(10, 50)) == []
 
 
 def test_earlier_cells_from_the_store_are_compared_like_fresh_ones(tmp_path: Path) -> None:
     store = ReleaseStore(tmp_path / "r.sqlite")
-    whole = BitMap(range(5000))
+    whole = cell(range(5000))
     store.record(ref="r", project="p", dataset_version="v", sql="S", cells=[Cell(0, whole)])
     minus_one = BitMap(whole)
-    minus_one.remove(1234)
+    minus_one.remove(1234 * COUNT_CODES + 1)
     findings = find([minus_one, BitMap(whole)], store.earlier("v").cells, Thresholds(10, 50))
     assert [(f.row, f.difference) for f in findings] == [(0, 1)]
