@@ -32,6 +32,7 @@ from vce.policy.checks import (
     dominance,
     minor_rows,
     order_statistic,
+    regression,
     rounding,
     row_limit,
     threshold,
@@ -143,7 +144,10 @@ def _final_sql(rw: Rewritten, fast: bool = False) -> str:
     ]
     joins = []
     for i, d in enumerate(rw.dominance):
-        parts[-1] += f", d{i}.__vce_top AS __vce_dtop{i}, d{i}.__vce_total AS __vce_dtot{i}"
+        parts[-1] += (
+            f", d{i}.__vce_top AS __vce_dtop{i}, d{i}.__vce_top1 AS __vce_dmax{i}, "
+            f"d{i}.__vce_total AS __vce_dtot{i}"
+        )
         on = " AND ".join(f'm."{g}" IS NOT DISTINCT FROM d{i}."{g}"' for g in rw.group_keys)
         joins.append(f"LEFT JOIN ({d.sql}) AS d{i} ON {on or 'TRUE'}")
     for i, o in enumerate(rw.order_stats):
@@ -227,7 +231,8 @@ class _Evaluator:
             ),
             minor_rows.NAME: CheckOutcome(minor_rows.NAME, thresholds={"minor_rows": "never"}),
             dominance.NAME: CheckOutcome(
-                dominance.NAME, thresholds={"n": th.dominance_n, "k": th.dominance_k}
+                dominance.NAME,
+                thresholds={"n": th.dominance_n, "k": th.dominance_k, "p": th.dominance_p},
             ),
             order_statistic.NAME: CheckOutcome(
                 order_statistic.NAME,
@@ -244,6 +249,11 @@ class _Evaluator:
                     "u18.min_entities": th.u18_min_entities,
                 },
                 detail="distinct entities each NOT EXISTS / NOT IN removes from a group",
+            ),
+            regression.NAME: CheckOutcome(
+                regression.NAME,
+                thresholds={"min_dof": th.min_dof},
+                detail="residual degrees of freedom (pairs - 2) of each regression",
             ),
         }
         self.kept: list[pa.RecordBatch] = []
@@ -281,7 +291,7 @@ class _Evaluator:
             tb.dims(),
             functools.partial(self._statistics().tops, tb.relation, tb.entity, tb.measure),
             lambda known: tb.per_row(batch, known),
-            lambda top: dominance.failing(top, total, self.th.dominance_k),
+            lambda top: dominance.failing(top, total, self.th.dominance_k, self.th.dominance_p),
         )
 
     def _order_statistics(
@@ -355,7 +365,8 @@ class _Evaluator:
             tot = _col(batch, f"__vce_dtot{i}", float)
             tb = self.top_bounds.get(i)
             top = self._top_bound(tb, batch, tot) if tb else _col(batch, f"__vce_dtop{i}", float)
-            fails = dominance.failing(top, tot, th.dominance_k)
+            top1 = None if self.fast else _col(batch, f"__vce_dmax{i}", float)
+            fails = dominance.failing(top, tot, th.dominance_k, th.dominance_p, top1)
             dom = fails if dom is None else dom | fails
         if self.fast and dom is not None and dom.any():
             raise _NeedExactCounts  # an upper bound above k: compute the exact top-n share
@@ -377,6 +388,7 @@ class _Evaluator:
             (dominance.NAME, dom),
             (order_statistic.NAME, self._order_statistics(count, need, n)),
             (anti_join.NAME, self._anti_joins(count, flag)),
+            (regression.NAME, regression.failing([count(c) for c in rw.dof_columns], th.min_dof)),
         ]
         suppressed: np.ndarray | None = None
         for name, mask in masks:

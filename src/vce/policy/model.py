@@ -63,6 +63,8 @@ class Thresholds:
     max_bytes: int = 16 * 1024 * 1024
     dominance_n: int = 2
     dominance_k: float = 0.9
+    min_dof: int = 10  # residual degrees of freedom of a released regression (ACRO)
+    dominance_p: float = 0.1  # ACRO's p% rule: the rest must hide the largest by >= p
 
     def needed(self, minor: bool) -> int:
         """Distinct people a row needs: a row with a minor meets both thresholds.
@@ -127,6 +129,8 @@ def policy_from_dict(doc: dict[str, Any], source: str = "<string>") -> Policy:
         max_bytes=th.get("max_bytes", 16 * 1024 * 1024),
         dominance_n=dom.get("n", 2),
         dominance_k=dom.get("k", 0.9),
+        dominance_p=dom.get("p", 0.1),
+        min_dof=th.get("min_dof", 10),
     )
     funcs = doc.get("functions") or {}
     return Policy(

@@ -28,6 +28,7 @@ strictly below and above each (see :mod:`vce.policy.checks.order_statistic`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from sqlglot.optimizer.qualify import qualify
 
 from vce.data.schema import TABLES
 from vce.policy import anti_join
+from vce.policy.additive import additive_terms, mean_as_avg
 from vce.policy.bounds import (
     Fixed,
     RelationStats,
@@ -50,6 +52,7 @@ from vce.policy.bounds import (
     lower_bound_words,
     volatile,
 )
+from vce.policy.checks import regression
 from vce.policy.checks.rounding import rounded_sql
 from vce.policy.countlike import (
     INDICATOR,
@@ -199,6 +202,8 @@ class Rewritten:
     cell_terms: tuple[str, ...] = ()
     top_bounds: tuple[TopBound, ...] = ()
     anti_joins: tuple[anti_join.AntiJoin, ...] = ()  # side queries: whom each anti-join removes
+    # regr_count of each released regression (vce.policy.checks.regression)
+    dof_columns: tuple[str, ...] = ()
 
 
 def dataset_schema() -> dict[str, dict[str, str]]:
@@ -339,6 +344,7 @@ class _Rewriter:
         self._src_cache: dict[int, list[tuple[str, str, Layout | None]]] = {}
         self.dominance: list[DominanceSum] = []
         self.order_stats: list[OrderStatistic] = []
+        self.dof_columns: list[str] = []
         self.group_keys: list[str] = []
         self.rounded: list[str] = []
         self.base_tables: set[str] = set()
@@ -396,9 +402,9 @@ class _Rewriter:
         walk(u)
         self._in_union = self._in_union or top
         layouts = [self.select(b, ctes, top, finalize=False) for b in branches]
-        if top and (self.dominance or self.order_stats):
+        if top and (self.dominance or self.order_stats or self.dof_columns):
             raise ContributorsUnknown(
-                "dominance of sums and order statistics cannot be checked across UNION ALL "
+                "dominance, order statistics and regressions cannot be checked across UNION ALL "
                 "branches; export each branch as its own query"
             )
         names = sorted({s for lay in layouts for s in lay.slots})
@@ -512,10 +518,12 @@ class _Rewriter:
         self._check_quantile_places(sel, top and aggregating)
         if anti_aliases:
             self._plan_anti_joins(sel, exprs, inner, anti_inner, top and aggregating)
+        self._check_regression_places(sel, top and aggregating)
         if aggregating:
             if top:
                 self._plan_dominance(sel, by_alias, exprs)
                 self._plan_order_stats(sel, by_alias, exprs)
+                self._plan_dof(sel, exprs)
                 self._plan_cells(sel, exprs, inner)
             counted = top or scalar
             for name, slot in inner.slots.items():
@@ -988,12 +996,11 @@ class _Rewriter:
         by_alias: dict[str, tuple[str, Layout | None]],
         exprs: dict[str, exp.Expression],
     ) -> None:
-        """For each released sum of a dominance measure, build the exact top-n side query."""
+        """For each released additive statistic of a dominance measure, the top-n side query."""
         for p in sel.expressions:
-            for s in p.find_all(exp.Sum):
-                if not _is_agg(s):
-                    continue
-                base, inner_cols = self._dominance_cols(s, by_alias)
+            is_bool = functools.partial(self._is_bool, by_alias=by_alias)
+            for _agg, raw, value in additive_terms(p, _is_agg, is_bool):
+                base, inner_cols = self._dominance_cols(raw, by_alias)
                 if inner_cols:
                     raise ContributorsUnknown(
                         f"dominance of {_output_name(p)!r}: a sum of sums of a measure that "
@@ -1008,7 +1015,7 @@ class _Rewriter:
                 keys = self._group_keys(sel, exprs)
                 ent = _col(tpol.entity[0], base[0].table)
                 if self.fast:
-                    self._inline_dominance_bound(s.this, ent, exprs)
+                    self._inline_dominance_bound(value, ent, exprs)
                 side = sel.copy()
                 side.set("order", None)
                 side.set("limit", None)
@@ -1018,7 +1025,7 @@ class _Rewriter:
                 gk = [_alias(k.copy(), f"{HELPER_PREFIX}g{i}") for i, k in enumerate(keys)]
                 side.set(
                     "expressions",
-                    [*gk, _alias(ent, "__vce_ent"), _alias(s.this.copy(), "__vce_v")],
+                    [*gk, _alias(ent, "__vce_ent"), _alias(value.copy(), "__vce_v")],
                 )
                 inner_sql = side.sql("duckdb")
                 gnames = ", ".join(f'"{HELPER_PREFIX}g{i}"' for i in range(len(keys)))
@@ -1027,7 +1034,7 @@ class _Rewriter:
                 # aggregate: no window, no sort) and the total
                 sql = (
                     f"SELECT {gnames + ', ' if keys else ''}"
-                    f"list_sum(max(__vce_s, {n})) AS __vce_top, "
+                    f"list_sum(max(__vce_s, {n})) AS __vce_top, max(__vce_s) AS __vce_top1, "
                     f"sum(__vce_s) AS __vce_total FROM ("
                     f"SELECT {gnames + ', ' if keys else ''}__vce_ent, "
                     f"sum(__vce_v) AS __vce_s FROM ({inner_sql}) "
@@ -1162,6 +1169,25 @@ class _Rewriter:
             flipped.replace(test)
             sql = anti_join.side_query(removed_rows, keys, ids, minors)
             self.anti_joins.append(anti_join.AntiJoin(len(self.anti_joins), sql, len(ids)))
+
+    def _plan_dof(self, sel: exp.Select, exprs: dict[str, exp.Expression]) -> None:
+        """A ``regr_count`` helper per released regression (its degrees of freedom)."""
+        for count in regression.pair_counts(sel.expressions, _is_agg):
+            name = f"{HELPER_PREFIX}dof{len(self.dof_columns)}"
+            exprs[name] = count
+            self.dof_columns.append(name)
+
+    def _check_regression_places(self, sel: exp.Select, top: bool) -> None:
+        """Regressions only as outputs of the outermost GROUP BY, where their pairs are counted."""
+        if top:
+            return
+        for node in _scope_nodes(sel):
+            for reg in node.find_all(*regression.REGRESSIONS):
+                if reg.parent_select is sel:
+                    raise ContributorsUnknown(
+                        f"{reg.sql('duckdb')}: a regression is checked for its degrees of "
+                        "freedom only as an output of the outermost GROUP BY; compute it there"
+                    )
 
     def _plan_cells(self, sel: exp.Select, exprs: dict[str, exp.Expression], inner: Layout) -> None:
         """Count the people behind each *conditional* aggregate of the outermost SELECT.
@@ -1388,7 +1414,7 @@ class _Rewriter:
             if self.cells and not self.cell_terms:  # aligned across UNION ALL branches
                 cell = f"{HELPER_PREFIX}cellmin"
                 extra.append(_alias(exprs.get(cell, exp.Literal.number(NOT_FED)), cell))
-            for g in [*self.group_keys, *self.inline_dominance]:
+            for g in [*self.group_keys, *self.inline_dominance, *self.dof_columns]:
                 if g in exprs:
                     extra.append(_alias(exprs[g], g))
         else:
@@ -1636,7 +1662,7 @@ def _rewrite(
         if c.name.lower().startswith(HELPER_PREFIX):
             raise ContributorsUnknown(f"names starting with {HELPER_PREFIX} are reserved")
     outputs = tuple(tree.named_selects)
-    tree = tree.transform(_distinct_union_as_select)
+    tree = tree.transform(_distinct_union_as_select).transform(mean_as_avg)
     rw = _Rewriter(policy, minors_possible, fast, stats)
     layout = rw.query(tree, {}, top=True)
     raw = frozenset(layout.raw_tables)
@@ -1665,6 +1691,7 @@ def _rewrite(
         dominance=tuple(rw.dominance),
         group_keys=tuple(rw.group_keys),
         order_stats=tuple(rw.order_stats),
+        dof_columns=tuple(rw.dof_columns),
         output_columns=outputs,
         tables=frozenset(rw.base_tables),
         strict_slots=strict,

@@ -20,25 +20,12 @@ from collections.abc import Iterator
 from sqlglot import exp
 
 from vce.policy.analysable import Definitions
+from vce.policy.checks.regression import REGRESSIONS
 from vce.policy.rules._base import Check, show
 from vce.policy.violations import Violation
 
 RULE = "regression-dof"
 SUMMARY = "regressions and correlations over computed values, or with too few degrees of freedom"
-
-REGRESSIONS = (
-    exp.RegrSlope,
-    exp.RegrIntercept,
-    exp.RegrR2,
-    exp.Corr,
-    exp.CovarPop,
-    exp.CovarSamp,
-    exp.RegrAvgx,
-    exp.RegrAvgy,
-    exp.RegrSxx,
-    exp.RegrSxy,
-    exp.RegrSyy,
-)
 
 
 def _plain(e: exp.Expression | None, define: Definitions) -> bool:
