@@ -197,3 +197,65 @@ def count_product(
             elif not (cplain and aplain) or not isinstance(meet, _ARITH + _TRANSPARENT):
                 return c, a
     return None
+
+
+MEANS = (exp.Avg,)
+
+
+def _cell_key(agg: exp.Expression) -> str:
+    """The value and FILTER of an aggregate: two aggregates over the same cell share it."""
+    flt = agg.parent.expression.sql() if isinstance(agg.parent, exp.Filter) else ""
+    return f"{agg.this.sql() if agg.this is not None else ''}|{flt}"
+
+
+def total_and_mean(aggs: list[exp.Expression]) -> tuple[exp.Expression, exp.Expression] | None:
+    """A ``sum`` and an ``avg`` of the same value over the same cell, else ``None``.
+
+    Released together, ``sum(x) / avg(x)`` is the cell's exact count however the count
+    itself is rounded: 11 where ``count(*)`` says 10.
+
+    >>> import sqlglot
+    >>> q = sqlglot.parse_one("SELECT sum(x), avg(x), avg(y) FROM t")
+    >>> [a.sql() for a in total_and_mean(list(q.find_all(exp.AggFunc)))]
+    ['SUM(x)', 'AVG(x)']
+    >>> total_and_mean(list(sqlglot.parse_one("SELECT sum(x), avg(y) FROM t").find_all(exp.Sum)))
+    """
+    sums = {_cell_key(a): a for a in aggs if isinstance(a, exp.Sum)}
+    for a in aggs:
+        if isinstance(a, MEANS) and _cell_key(a) in sums:
+            return sums[_cell_key(a)], a
+    return None
+
+
+def total_over_mean(
+    root: exp.Expression, terms: list[exp.Expression]
+) -> tuple[exp.Expression, exp.Expression] | None:
+    """A ``sum`` and an ``avg`` that ``root`` multiplies or divides: a count times a ratio.
+
+    ``sum(x) / avg(y)`` is ``n × sum(x) / sum(y)``: with ``sum(y)`` released too (here or in
+    another query), the exact count. Any product or quotient of the two kinds is refused.
+
+    >>> import sqlglot
+    >>> t = sqlglot.parse_one("sum(x) / avg(x)")
+    >>> [a.sql() for a in total_over_mean(t, list(t.find_all(exp.AggFunc)))]
+    ['AVG(x)', 'SUM(x)']
+    >>> t = sqlglot.parse_one("sum(x) / count(*)")
+    >>> total_over_mean(t, list(t.find_all(exp.AggFunc)))
+    """
+    kinds = [t for t in terms if isinstance(t, exp.Sum | exp.Avg)]
+    found = count_product(root, kinds, lambda t: isinstance(t, exp.Avg))
+    if found is not None:
+        return found
+    # avg(x) / sum(x): both polarities count
+    for a in kinds:
+        for b in kinds:
+            if isinstance(a, exp.Avg) and isinstance(b, exp.Sum):
+                meet = _meet(a, b, root)
+                if isinstance(meet, exp.Mul | exp.Div):
+                    return a, b
+    return None
+
+
+def _meet(a: exp.Expression, b: exp.Expression, root: exp.Expression) -> exp.Expression | None:
+    ids = {id(n) for n in _path(b, root)}
+    return next((n for n in _path(a, root) if id(n) in ids), None)

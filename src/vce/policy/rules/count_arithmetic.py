@@ -14,6 +14,8 @@ What counts as a count is decided in :mod:`vce.policy.countlike`, shared with th
 ['count-arithmetic']
 >>> rules_of("SELECT region_code, sum(view_count) / count(*) AS s FROM videos GROUP BY 1")
 []
+>>> rules_of("SELECT region_code, sum(view_count) / avg(view_count) AS n FROM videos GROUP BY 1")
+['count-arithmetic']
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from functools import cache
 from sqlglot import exp
 
 from vce.data.schema import TABLES
-from vce.policy.countlike import count_product, is_constant_sum, is_count_aggregate
+from vce.policy.countlike import (
+    count_product,
+    is_constant_sum,
+    is_count_aggregate,
+    total_and_mean,
+    total_over_mean,
+)
 from vce.policy.rules._base import Check, show
 from vce.policy.violations import Violation
 
@@ -77,6 +85,7 @@ def check_facts(c: Check) -> Iterator[Violation]:
         root = _root(node)
         if _outermost(node, root):
             by_root.setdefault(id(root), (root, []))[1].append(node)
+    yield from _hidden_counts(c, by_root)
     for root, terms in by_root.values():
         found = count_product(root, terms, lambda t: is_count_aggregate(t, is_bool))
         if found is not None:
@@ -87,4 +96,36 @@ def check_facts(c: Check) -> Iterator[Violation]:
                 "rebuilds a total whose checks never ran; release the total itself (sum(...)) "
                 "or the two values as separate columns",
                 root,
+            )
+
+
+def _hidden_counts(
+    c: Check, by_root: dict[int, tuple[exp.Expression, list[exp.Expression]]]
+) -> Iterator[Violation]:
+    """A sum and an average of one cell (one SELECT), or a sum multiplied/divided by an avg."""
+    by_select: dict[int, list[exp.Expression]] = {}
+    reported: set[int] = set()
+    for root, terms in by_root.values():
+        found = total_over_mean(root, terms)
+        if found is not None:
+            reported.add(id(found[0].parent_select))
+            yield c.violation(
+                RULE,
+                f"{show(root)} combines {show(found[0])} and {show(found[1])}: a sum over an "
+                "average is the exact count, which leaves only rounded; release the sum, or "
+                "the average with count(*)",
+                root,
+            )
+        for t in terms:
+            if t.parent_select is not None:
+                by_select.setdefault(id(t.parent_select), []).append(t)
+    for sel, aggs in by_select.items():
+        pair = None if sel in reported else total_and_mean(aggs)
+        if pair is not None:
+            yield c.violation(
+                RULE,
+                f"{show(pair[0])} and {show(pair[1])} of the same cell give its exact count "
+                "(the sum over the average), which leaves only rounded; release one of them "
+                "with count(*)",
+                pair[1],
             )
