@@ -96,3 +96,54 @@ def test_extreme_quantiles_are_suppressed_where_the_median_is_released(dataset: 
     assert mid.table.num_rows >= 5 and top.table.num_rows < mid.table.num_rows
     check = next(c for c in top.checks if c.name == "order_statistic")
     assert check.failed >= mid.table.num_rows - top.table.num_rows > 0
+
+
+EXTREMES = [
+    "quantile_disc(view_count, 1.0)",
+    "quantile_disc(view_count, 0.0)",
+    "quantile_disc(view_count, 0.9999)",
+    "quantile_disc(view_count, 0.0001)",
+    "quantile_cont(view_count, [0, 1])",
+    "percentile_disc(1.0) WITHIN GROUP (ORDER BY view_count)",
+    "quantile_disc(CASE WHEN is_stem_verified THEN view_count END, 0.99)",
+    "median(view_count) FILTER (WHERE video_duration > 170)",
+]
+
+
+@pytest.mark.parametrize("u18", [False, True], ids=["no-u18", "u18"])
+@pytest.mark.parametrize("quantile", EXTREMES)
+def test_no_exact_extreme_leaves_through_the_cli(dataset: Path, quantile: str, u18: bool) -> None:
+    """Every form that used to give a maximum or minimum: denied, or no released extreme."""
+    import json
+    import subprocess
+    import sys
+
+    sql = f"SELECT region_code, {quantile} AS q FROM videos GROUP BY 1"
+    args = ["--u18"] if u18 else []
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vce",
+            "check",
+            "--execute",
+            "--reviewer",
+            "--data",
+            str(dataset),
+            *args,
+            "--json",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report = json.loads(out.stdout)
+    extremes = {
+        g: (lo, hi)
+        for g, lo, hi in plain_connection(dataset, u18)
+        .execute("SELECT region_code, min(view_count), max(view_count) FROM videos GROUP BY 1")
+        .fetchall()
+    }
+    for row in report.get("rows") or []:
+        assert row["q"] not in extremes[row["region_code"]], (quantile, row)
