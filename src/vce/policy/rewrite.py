@@ -1049,16 +1049,21 @@ class _Rewriter:
         """The outermost GROUP BY keys, output as ``__vce_g<i>`` for the side queries' joins."""
         group = sel.args.get("group")
         if group is not None and (
-            group.args.get("rollup")
-            or group.args.get("cube")
-            or group.args.get("grouping_sets")
-            or group.args.get("all")
+            group.args.get("rollup") or group.args.get("cube") or group.args.get("grouping_sets")
         ):
             raise ContributorsUnknown(
-                "dominance and order statistics with ROLLUP/CUBE/GROUPING SETS/GROUP BY ALL "
+                "dominance and order statistics with ROLLUP/CUBE/GROUPING SETS "
                 "cannot be checked exactly; list the GROUP BY keys"
             )
-        keys = list(group.expressions) if group is not None else []
+        if group is not None and group.args.get("all"):
+            # GROUP BY ALL groups by every output without an aggregate (DuckDB's rule)
+            keys = [
+                p.unalias()
+                for p in sel.expressions
+                if not any(_is_agg(a) for a in p.find_all(exp.AggFunc))
+            ]
+        else:
+            keys = list(group.expressions) if group is not None else []
         if not self.group_keys:
             for i, k in enumerate(keys):
                 name = f"{HELPER_PREFIX}g{i}"

@@ -171,3 +171,14 @@ def test_mean_over_one_video_is_an_aggregate_and_is_suppressed(dataset: Path) ->
     assert truth == views  # what it released before
     res = run_checked(sql, Context(POLICY), [dataset])
     assert res.allowed and res.table.num_rows == 0 and res.suppressed_rows == 1
+
+
+def test_group_by_all_is_checked_like_listed_keys(dominated: tuple[Path, str]) -> None:
+    """GROUP BY ALL: the side query groups by every output without an aggregate."""
+    data, region = dominated
+    sql = "SELECT region_code, avg(view_count) AS v FROM videos GROUP BY ALL"
+    res = run_checked(sql, Context(POLICY), [data])
+    assert res.allowed, res.reasons
+    released = {r["region_code"] for r in res.table.to_pylist()}
+    safe = {g for g, (share, p) in _shares(data).items() if share <= TH.dominance_k and p >= 0.1}
+    assert region not in released and released == safe
