@@ -199,13 +199,21 @@ def count_product(
     return None
 
 
-MEANS = (exp.Avg,)
+def is_mean(agg: exp.Expression) -> bool:
+    """``avg(x)`` or DuckDB's ``mean(x)`` (which sqlglot parses as an unknown function)."""
+    if isinstance(agg, exp.Anonymous):
+        return str(agg.name).lower() == "mean"
+    return isinstance(agg, exp.Avg)
 
 
 def _cell_key(agg: exp.Expression) -> str:
     """The value and FILTER of an aggregate: two aggregates over the same cell share it."""
     flt = agg.parent.expression.sql() if isinstance(agg.parent, exp.Filter) else ""
-    return f"{agg.this.sql() if agg.this is not None else ''}|{flt}"
+    if isinstance(agg, exp.Anonymous):
+        value = agg.expressions[0].sql() if agg.expressions else ""
+    else:
+        value = agg.this.sql() if agg.this is not None else ""
+    return f"{value}|{flt}"
 
 
 def total_and_mean(aggs: list[exp.Expression]) -> tuple[exp.Expression, exp.Expression] | None:
@@ -222,7 +230,7 @@ def total_and_mean(aggs: list[exp.Expression]) -> tuple[exp.Expression, exp.Expr
     """
     sums = {_cell_key(a): a for a in aggs if isinstance(a, exp.Sum)}
     for a in aggs:
-        if isinstance(a, MEANS) and _cell_key(a) in sums:
+        if is_mean(a) and _cell_key(a) in sums:
             return sums[_cell_key(a)], a
     return None
 
@@ -242,14 +250,14 @@ def total_over_mean(
     >>> t = sqlglot.parse_one("sum(x) / count(*)")
     >>> total_over_mean(t, list(t.find_all(exp.AggFunc)))
     """
-    kinds = [t for t in terms if isinstance(t, exp.Sum | exp.Avg)]
-    found = count_product(root, kinds, lambda t: isinstance(t, exp.Avg))
+    kinds = [t for t in terms if isinstance(t, exp.Sum) or is_mean(t)]
+    found = count_product(root, kinds, is_mean)
     if found is not None:
         return found
     # avg(x) / sum(x): both polarities count
     for a in kinds:
         for b in kinds:
-            if isinstance(a, exp.Avg) and isinstance(b, exp.Sum):
+            if is_mean(a) and isinstance(b, exp.Sum):
                 meet = _meet(a, b, root)
                 if isinstance(meet, exp.Mul | exp.Div):
                     return a, b
@@ -259,3 +267,36 @@ def total_over_mean(
 def _meet(a: exp.Expression, b: exp.Expression, root: exp.Expression) -> exp.Expression | None:
     ids = {id(n) for n in _path(b, root)}
     return next((n for n in _path(a, root) if id(n) in ids), None)
+
+
+_SAMPLE = (exp.Variance, exp.Stddev, exp.StddevSamp)
+_POPULATION = (exp.VariancePop, exp.StddevPop)
+
+
+def sample_and_population(
+    root: exp.Expression | None, terms: list[exp.Expression]
+) -> tuple[exp.Expression, exp.Expression] | None:
+    """A sample and a population variance (or stddev) of one value, in one SELECT.
+
+    ``var_samp(x) / var_pop(x)`` is ``n / (n - 1)``: the exact count. With ``root`` (one
+    output expression) any product or quotient of the two kinds is found; without it, two
+    of them over the same cell side by side.
+
+    >>> import sqlglot
+    >>> t = sqlglot.parse_one("var_samp(x) / var_pop(x)")
+    >>> [a.sql() for a in sample_and_population(t, list(t.find_all(exp.AggFunc)))]
+    ['VARIANCE_POP(x)', 'VARIANCE(x)']
+    >>> t = sqlglot.parse_one("SELECT stddev_samp(x), stddev_pop(x)")
+    >>> [a.sql() for a in sample_and_population(None, list(t.find_all(exp.AggFunc)))]
+    ['STDDEV_SAMP(x)', 'STDDEV_POP(x)']
+    """
+    samples = [t for t in terms if isinstance(t, _SAMPLE)]
+    pops = [t for t in terms if isinstance(t, _POPULATION)]
+    for a in pops:
+        for b in samples:
+            if root is None:
+                if _cell_key(a) == _cell_key(b):
+                    return b, a
+            elif isinstance(_meet(a, b, root), exp.Mul | exp.Div):
+                return a, b
+    return None

@@ -34,6 +34,10 @@ HIDDEN = {
     "avg(view_count) FILTER (WHERE is_stem_verified) AS a",
     "avg over sum": "avg(share_count) / sum(share_count) AS inv",
     "sum of offset minus sum": "sum(view_count + 1) - sum(view_count) AS n",
+    "sum and mean side by side": "sum(like_count) AS s, mean(like_count) AS a",
+    "sample over population variance": "var_samp(view_count) / var_pop(view_count) AS r",
+    "sample and population stddev side by side": "stddev_samp(like_count) AS a, "
+    "stddev_pop(like_count) AS b",
 }
 
 

@@ -57,6 +57,7 @@ ATTACKS = {
     "- epoch({T}))))",
     "power as indicator": "sum(view_count * power(0, abs(epoch(create_time) - epoch({T}))))",
     "negated measure": "sum(-view_count)",
+    "sum of distinct values": "sum(DISTINCT view_count)",
     "offset outside CASE": "sum(view_count + 1)",
     "regression on an indicator": "regr_intercept(view_count, least(1, abs(epoch(create_time) "
     "- epoch({T}))))",

@@ -30,6 +30,7 @@ from vce.policy.countlike import (
     count_product,
     is_constant_sum,
     is_count_aggregate,
+    sample_and_population,
     total_and_mean,
     total_over_mean,
 )
@@ -106,21 +107,23 @@ def _hidden_counts(
     by_select: dict[int, list[exp.Expression]] = {}
     reported: set[int] = set()
     for root, terms in by_root.values():
-        found = total_over_mean(root, terms)
+        found = total_over_mean(root, terms) or sample_and_population(root, terms)
         if found is not None:
             reported.add(id(found[0].parent_select))
             yield c.violation(
                 RULE,
                 f"{show(root)} combines {show(found[0])} and {show(found[1])}: a sum over an "
-                "average is the exact count, which leaves only rounded; release the sum, or "
-                "the average with count(*)",
+                "average (or a sample over a population variance, n / (n - 1)) gives the "
+                "exact count, which leaves only rounded; release one of them with count(*)",
                 root,
             )
         for t in terms:
             if t.parent_select is not None:
                 by_select.setdefault(id(t.parent_select), []).append(t)
     for sel, aggs in by_select.items():
-        pair = None if sel in reported else total_and_mean(aggs)
+        pair = (
+            None if sel in reported else total_and_mean(aggs) or sample_and_population(None, aggs)
+        )
         if pair is not None:
             yield c.violation(
                 RULE,

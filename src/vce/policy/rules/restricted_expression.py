@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 from sqlglot import exp
 
+from vce.policy.additive import ADDITIVE
 from vce.policy.analysable import SUGGESTION, Definitions, problem
 from vce.policy.rules._base import Check, show
 from vce.policy.rules.count_arithmetic import is_bool
@@ -85,6 +86,15 @@ def check_facts(c: Check) -> Iterator[Violation]:
         if definitions is None:
             root = fact.node.root()
             definitions = Definitions(root)
+        if _distinct_additive(fact.node):
+            yield c.violation(
+                RULE,
+                f"{show(fact.node)}: a sum or average of DISTINCT values is not a sum of "
+                "people's contributions, so no check can bound one person's share; use e.g. "
+                "sum(x) without DISTINCT (count(DISTINCT …) stays allowed)",
+                fact.node,
+            )
+            continue
         for arg in args:
             why = problem(arg, definitions, is_bool)
             if why is not None:
@@ -94,3 +104,8 @@ def check_facts(c: Check) -> Iterator[Violation]:
                     f"column, a transform of one measure or a cell ({SUGGESTION})",
                     fact.node,
                 )
+
+
+def _distinct_additive(node: exp.Expression) -> bool:
+    """``sum(DISTINCT x)``, ``avg(DISTINCT x)``, ``stddev(DISTINCT x)`` …: not analysable."""
+    return isinstance(node, ADDITIVE) and isinstance(node.this, exp.Distinct)
