@@ -16,10 +16,11 @@ CHECK_NAMES = {
     "u18_threshold": "Stricter minimum where under-18s contributed",
     "minor_rows": "No row-level data about under-18s",
     "rounding": "Counts rounded",
-    "dominance": "No single person dominates a sum",
+    "dominance": "No one or two people dominate a sum or average",
     "order_statistic": "Enough people on both sides of each quantile",
     "cell_threshold": "Minimum number of people per cell (empty cells included)",
     "anti_join": "Enough people removed by each NOT EXISTS / NOT IN",
+    "regression_dof": "Enough degrees of freedom for each regression",
     "row_limit": "Row limit",
     "byte_limit": "Size limit",
 }

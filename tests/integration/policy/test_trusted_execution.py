@@ -259,6 +259,7 @@ def test_report_contract(dataset: Path) -> None:
         "dominance",
         "order_statistic",
         "anti_join",
+        "regression_dof",
         "rounding",
         "row_limit",
         "byte_limit",
