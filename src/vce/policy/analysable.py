@@ -64,6 +64,8 @@ def problem(
     >>> f = lambda s: problem(sqlglot.parse_one(s, read="duckdb"), lambda c: None, lambda c: False)
     >>> f("x"), f("floor(x / 10) * 10"), f("ln(x + 1)"), f("CASE WHEN a > 1 THEN x ELSE 0 END")
     (None, None, None, None)
+    >>> f("round(x, -3)"), f("round(x, y)")
+    (None, 'ROUND(x, y) rounds to a computed number of digits')
     >>> f("x * least(1, abs(epoch(t) - 5))")
     'x * LEAST(1, ABS(EPOCH(t) - 5)) multiplies by something other than a positive number literal'
     >>> f("least(x, 1)")
@@ -106,6 +108,8 @@ def _form(
         return _form(e.this, define, is_bool, depth + 1)
     if isinstance(e, exp.Round | exp.Floor | exp.Ceil):
         digits = e.args.get("decimals")
+        if isinstance(digits, exp.Neg):  # round(x, -3): to thousands
+            digits = digits.this
         if digits is not None and not (isinstance(digits, exp.Literal) and not digits.is_string):
             return f"{_short(e)} rounds to a computed number of digits"
         return _form(e.this, define, is_bool, depth + 1)
