@@ -3,7 +3,8 @@
 Queries are generated from a small grammar (tables and joins, dimensions, filters,
 aggregates, a conditional count_if cell, optional nesting: per-day counts per group). For each one, the test computes the true group
 sizes with its own SQL (see ``policy_oracle.py``) and checks every released row against them, and
-that every group the oracle says is safe (and that has no dominance-checked sum) is released.
+that every group the oracle says is safe (and that has no dominance-checked sum or avg) is
+released.
 A median is released only with enough authors strictly below and above it, recomputed here.
 """
 
@@ -143,7 +144,8 @@ class Spec:
 
     @property
     def dominance_checked(self) -> bool:
-        return any(a.startswith("sum(") for a in self.aggs) and not self.nested
+        # (avg too since issue 14: dominance applies to every additive statistic)
+        return any(a.startswith(("sum(", "avg(")) for a in self.aggs) and not self.nested
 
 
 @st.composite
