@@ -13,6 +13,8 @@ each denial says why and suggests the analysable form.
 ['restricted-expression']
 >>> rules_of("SELECT region_code, avg(ln(view_count + 1)) AS s, sum(view_count * 2) AS d FROM videos GROUP BY 1")
 []
+>>> rules_of("SELECT region_code, count(DISTINCT date_trunc('week', create_time)) AS w FROM videos GROUP BY 1")
+[]
 """  # noqa: E501
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlglot import exp
 
 from vce.policy.additive import ADDITIVE
 from vce.policy.analysable import SUGGESTION, Definitions, problem
+from vce.policy.flow import Kind
 from vce.policy.rules._base import Check, show
 from vce.policy.rules.count_arithmetic import is_bool
 from vce.policy.violations import Violation
@@ -48,6 +51,7 @@ _VALUE_AGGS = (
     exp.Count,
     exp.ApproxDistinct,
 )
+_COUNTS = (exp.Count, exp.ApproxDistinct)
 _VALUE_NAMES = frozenset({"mean", "var_samp", "var_pop", "stddev_pop", "stddev_samp"})
 
 
@@ -82,6 +86,10 @@ def check_facts(c: Check) -> Iterator[Violation]:
     for fact in c.facts["aggregate"]:
         args = value_arguments(fact.node)
         if not args:
+            continue
+        if isinstance(fact.node, _COUNTS) and fact.kind <= Kind.DIMENSION:
+            # count(DISTINCT date_trunc('week', t)): a count of dimension values, rounded; the
+            # expression only decides which rows are alike, it adds no one's value
             continue
         if definitions is None:
             root = fact.node.root()
