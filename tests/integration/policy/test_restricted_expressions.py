@@ -171,7 +171,7 @@ def test_analysable_forms_release_the_values_plain_duckdb_computes(
     sql = f"SELECT region_code, {outs} FROM videos GROUP BY 1"
     res = run_checked(sql, Context(POLICY, u18_approved=u18), [dataset])
     assert res.allowed, res.reasons
-    assert res.table.num_rows >= (1 if u18 else 10)
+    assert res.table.num_rows >= (1 if u18 else 5)  # (small FILTER cells withhold some)
     truth_outs = ", ".join(f"{t}" for _, t in ALLOWED.values())
     truth = {
         r[0]: r[1:]
