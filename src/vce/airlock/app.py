@@ -29,6 +29,7 @@ from vce.airlock.scheduling import Action
 from vce.airlock.views import Pages
 from vce.airlock.worker import Worker
 from vce.airlock.workflow import Airlock
+from vce.clientaddr import client_address
 
 log = logging.getLogger("vce.airlock")
 MAX_ID = 2**31 - 1
@@ -100,7 +101,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         user = self.current_user
         if not user or user.get("kind", "user") != "user":
             raise web.HTTPError(401, "authenticate with a JupyterHub token or log in")
-        return authz.Principal(user["name"], frozenset(user.get("scopes") or ()))
+        return authz.Principal(
+            user["name"],
+            frozenset(user.get("scopes") or ()),
+            own_session=bool(user.get("session_id")),
+        )
+
+    def set_default_headers(self) -> None:
+        """No page of the airlock may be framed (clickjacking a reviewer's vote)."""
+        self.set_header("Content-Security-Policy", "frame-ancestors 'none'")
+        self.set_header("X-Frame-Options", "DENY")
 
 
 class APIHandler(BaseHandler):
@@ -267,7 +277,10 @@ class FileHandler(APIHandler):
     def get(self, rid: str, name: str) -> None:
         """Send the file as an attachment."""
         who = self.principal()
-        if in_networks(self.request.remote_ip, self.airlock.settings.sandbox_networks):
+        settings = self.airlock.settings
+        if in_networks(
+            client_address(self.request, settings.trusted_proxies), settings.sandbox_networks
+        ):
             raise Forbidden(
                 "releases are downloaded outside the sandbox: open the airlock in your browser"
             )

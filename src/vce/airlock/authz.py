@@ -20,10 +20,16 @@ from vce.airlock.states import State
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: JupyterHub user name and the scopes of their token."""
+    """The authenticated caller: JupyterHub user name and the scopes of their token.
+
+    ``own_session``: the token came from this person's own browser login (a JupyterHub OAuth
+    token carries the id of the login session it was issued in). API tokens carry none, and
+    whoever may mint tokens for others — a JupyterHub administrator — can mint those.
+    """
 
     name: str
     scopes: frozenset[str] = frozenset()
+    own_session: bool = False
 
     @property
     def is_reviewer(self) -> bool:
@@ -111,6 +117,20 @@ def check_review(who: Principal, req: Request) -> None:
         raise Forbidden("nobody can review their own request")
     if is_member(req.project, who):
         raise Forbidden(f"{who.name} is on project {req.project.slug} and cannot review it")
+
+
+def check_vote(who: Principal, req: Request, need_session: bool = True) -> None:
+    """Raise unless ``who`` may vote on ``req`` now: :func:`check_review`, from their own session.
+
+    Two approvals must be two people: a vote counts only when it comes from the reviewer's own
+    login session, so an administrator who mints tokens for two reviewers cannot release alone.
+    """
+    check_review(who, req)
+    if need_session and not who.own_session:
+        raise Forbidden(
+            "votes count only from the reviewer's own login session: vote in the airlock's "
+            "review page in your browser, not with an API token"
+        )
 
 
 def can_comment(who: Principal, req: Request, private: bool) -> bool:

@@ -12,6 +12,13 @@
 ``VCE_AIRLOCK_CSV_MAX_ROWS``            CSV file export row cap (default 5000)
 ``VCE_AIRLOCK_SANDBOX_NETWORKS``       comma-separated CIDRs of sandbox containers: release
                                         downloads from there are refused (outside only)
+``VCE_AIRLOCK_TRUSTED_PROXIES``        comma-separated CIDRs of the proxies in front of the
+                                        airlock (configurable-http-proxy): only their
+                                        ``X-Forwarded-For`` names the client's address
+``VCE_AIRLOCK_VOTES_NEED_SESSION``     1 (default): a vote counts only from the reviewer's
+                                        own login session (an OAuth token of their browser),
+                                        never from an API token, which someone else may have
+                                        minted for them; 0 only for tests that mint tokens
 ``VCE_AIRLOCK_WORKERS``                 worker threads re-executing and releasing (default 2)
 ``VCE_AIRLOCK_PROJECT_CONCURRENCY``     requests of one project worked on at the same time
                                         (default 1): a flood from one project leaves the
@@ -77,7 +84,7 @@ def parse_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Net
     try:
         return tuple(ipaddress.ip_network(s.strip()) for s in spec.split(",") if s.strip())
     except ValueError as exc:
-        raise Invalid(f"VCE_AIRLOCK_SANDBOX_NETWORKS: {exc}") from None
+        raise Invalid(f"network list {spec!r}: {exc}") from None
 
 
 def in_networks(
@@ -143,6 +150,8 @@ class Settings:
     file_max_bytes: int = 16 * 1024 * 1024
     csv_max_rows: int = 5000
     sandbox_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    votes_need_session: bool = True
     workers: int = 2
     project_concurrency: int = 1
     requests_per_day: int = 200
@@ -180,6 +189,8 @@ class Settings:
             file_max_bytes=int(e.get("VCE_AIRLOCK_FILE_MAX_BYTES", str(16 * 1024 * 1024))),
             csv_max_rows=int(e.get("VCE_AIRLOCK_CSV_MAX_ROWS", "5000")),
             sandbox_networks=parse_networks(e.get("VCE_AIRLOCK_SANDBOX_NETWORKS", "")),
+            trusted_proxies=parse_networks(e.get("VCE_AIRLOCK_TRUSTED_PROXIES", "")),
+            votes_need_session=e.get("VCE_AIRLOCK_VOTES_NEED_SESSION", "1") != "0",
             workers=_positive(e, "VCE_AIRLOCK_WORKERS", "2"),
             project_concurrency=_positive(e, "VCE_AIRLOCK_PROJECT_CONCURRENCY", "1"),
             requests_per_day=int(e.get("VCE_AIRLOCK_REQUESTS_PER_DAY", "200")),

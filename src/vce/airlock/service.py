@@ -34,7 +34,9 @@ async def _serve(settings: Settings, ip: str, port: int) -> None:
     worker = Worker(airlock)
     worker.start()
     app = make_app(airlock, worker)
-    server = HTTPServer(app, xheaders=True, max_body_size=32 * 1024 * 1024)
+    # xheaders off: a client must not choose its own address (the download guard reads it);
+    # only a configured proxy's X-Forwarded-For counts (vce.clientaddr).
+    server = HTTPServer(app, xheaders=False, max_body_size=32 * 1024 * 1024)
     server.listen(port, ip)
     log.info("airlock listening on http://%s:%s%s", ip, port, app.settings["prefix"])
     stop = asyncio.Event()

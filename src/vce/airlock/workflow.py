@@ -625,7 +625,7 @@ class Airlock:
         with self.db.session() as s:
             req = self._request(s, request_id, lock=True)
             authz.check_view(who, req)
-            authz.check_review(who, req)
+            authz.check_vote(who, req, self.settings.votes_need_session)
             if State(req.state) not in REVIEWABLE:
                 raise Conflict(f"request {req.id} is {req.state}, not awaiting review")
             if decision != "approve" and not (comment or "").strip():

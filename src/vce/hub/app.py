@@ -7,6 +7,15 @@ Where things listen (DESIGN's first trust boundary): the proxy serves browsers o
 ``hub.public_ip``; the proxy API stays on 127.0.0.1; the hub API and the airlock bind to the
 sandbox network's gateway only, the one host address sandboxes can route to, and the host
 firewall (:mod:`vce.hub.firewall`) lets the sandbox network reach nothing else.
+
+Origins (``hub.domain``): the hub on ``<domain>``, each user's servers on ``<user>.<domain>``
+and the airlock on ``airlock--service.<domain>`` (JupyterHub's ``subdomain_host``), so a page a
+researcher's server serves cannot read the hub's or the airlock's pages, cookies or XSRF
+tokens; every origin answers ``frame-ancestors 'none'``.
+
+Who administers: ``hub.admin_users`` hold the ``vce-administrator`` role (accounts, projects,
+audit) and nothing that reaches a researcher's server, mints tokens for others or reviews;
+``hub.break_glass_admins`` are JupyterHub administrators, audited (:mod:`vce.hub.guard`).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from typing import Any
 
 from traitlets.config import Config
 
+from vce.hub.approval import APPROVE_SCOPE
 from vce.hub.config import Settings, load_settings
 
 AIRLOCK_SERVICE = "airlock"
@@ -26,6 +36,18 @@ CULLER_SERVICE = "idle-culler"
 REVIEW_SCOPE = "custom:vce-airlock:review"
 ADMIN_SCOPE = "custom:vce-airlock:admin"
 RECONCILER_TOKEN_FILE = "reconciler-token"
+FRAME_ANCESTORS = "frame-ancestors 'none'"
+
+ADMINISTRATOR_SCOPES = [
+    ADMIN_SCOPE,
+    APPROVE_SCOPE,
+    f"access:services!service={AIRLOCK_SERVICE}",
+    "list:users",
+    "read:users",
+    "list:groups",
+    "read:groups",
+]
+"""The day-to-day administrator: no access:servers, no tokens, no admin:users, no review."""
 
 RECONCILER_SCOPES = [
     "list:users",
@@ -77,6 +99,10 @@ def configure(c: Config, settings: Settings | None = None) -> Settings:
     c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    if s.domain:  # every user's servers, and each service, on an origin of its own
+        c.JupyterHub.subdomain_host = s.public_url.rstrip("/")
+    c.JupyterHub.tornado_settings = {"headers": {"Content-Security-Policy": FRAME_ANCESTORS}}
+    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
 
     # -- servers: one named server per project, none by default -----------------------------
     c.JupyterHub.allow_named_servers = True
@@ -130,7 +156,9 @@ def configure(c: Config, settings: Settings | None = None) -> Settings:
 
 def _configure_auth(c: Config, s: Settings) -> None:
     auth, hub = s["auth"], s["hub"]
-    c.Authenticator.admin_users = set(hub["admin_users"])
+    # JupyterHub "admin" (every scope) only for break-glass accounts; the day-to-day
+    # administrators get the vce-administrator role instead (see _configure_roles)
+    c.Authenticator.admin_users = set(hub["break_glass_admins"])
     if auth["type"] == "native":
         # NativeAuthenticator, with bcrypt off the event loop (vce.hub.authenticator); it
         # refuses accounts an administrator has not approved.
@@ -140,8 +168,11 @@ def _configure_auth(c: Config, s: Settings) -> None:
         c.NativeAuthenticator.enable_signup = True
         c.NativeAuthenticator.minimum_password_length = auth["minimum_password_length"]
         c.NativeAuthenticator.check_common_password = True
-        c.NativeAuthenticator.allowed_failed_logins = auth["allowed_failed_logins"]
-        c.NativeAuthenticator.seconds_before_next_try = 600
+        # no account lockout (anyone could lock anyone out): per-address backoff instead
+        c.NativeAuthenticator.allowed_failed_logins = 0
+        c.VCEAuthenticator.failures_before_backoff = auth["allowed_failed_logins"]
+        c.VCEAuthenticator.trusted_proxies = [f"{s.gateway}/32"]  # the proxy connects from there
+        c.VCEAuthenticator.audit_db_url = s.airlock_database_url
         return
     issuer = auth["oidc_issuer"].rstrip("/")
     c.JupyterHub.authenticator_class = "oauthenticator.generic.GenericOAuthenticator"
@@ -182,6 +213,10 @@ def _configure_services(c: Config, s: Settings) -> None:
             "VCE_AIRLOCK_STATE_DIR": str(state / "airlock"),
             "VCE_AIRLOCK_DB_URL": s.airlock_database_url,
             "VCE_DATASETS": datasets_env(s),
+            # releases are downloaded outside the sandbox: sandboxes connect from the subnet;
+            # browsers come through the proxy, which connects from the gateway
+            "VCE_AIRLOCK_SANDBOX_NETWORKS": s["network"]["subnet"],
+            "VCE_AIRLOCK_TRUSTED_PROXIES": f"{s.gateway}/32",
         }
     services.append(airlock_service)
     services.append(
@@ -218,6 +253,7 @@ def _configure_roles(c: Config, s: Settings) -> None:
     c.JupyterHub.custom_scopes = {
         REVIEW_SCOPE: {"description": "Review export requests in the airlock."},
         ADMIN_SCOPE: {"description": "Administer projects and see the audit log in the airlock."},
+        APPROVE_SCOPE: {"description": "Approve and discard sign-ups of local accounts."},
     }
     access_airlock = f"access:services!service={AIRLOCK_SERVICE}"
     roles: list[dict[str, Any]] = [
@@ -234,8 +270,8 @@ def _configure_roles(c: Config, s: Settings) -> None:
         },
         {
             "name": "vce-administrator",
-            "description": "Project and dataset administration in the airlock.",
-            "scopes": [ADMIN_SCOPE, access_airlock],
+            "description": "Accounts, projects and the audit log; not researchers' servers.",
+            "scopes": ADMINISTRATOR_SCOPES,
             "users": list(hub["admin_users"]),
         },
         {

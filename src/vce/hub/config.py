@@ -90,12 +90,33 @@ SCHEMA: dict[str, Any] = {
                     'a writable folder, e.g. state_dir = "/var/lib/vce"',
                     minLength=1,
                 ),
+                "domain": _opt(
+                    "string",
+                    "localhost",
+                    "Domain browsers use for VCE. The hub is served on it, every researcher's "
+                    "servers on <user>.<domain> and the airlock on airlock--service.<domain>, "
+                    "so a page in one origin cannot read or drive another (needs a wildcard "
+                    "DNS record and certificate; *.localhost resolves to loopback in browsers). "
+                    "Empty: everything on one origin at public_ip (not isolated; tests only).",
+                    'a DNS name, e.g. domain = "vce.example.org"',
+                    pattern=r"^$|^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+                ),
                 "admin_users": _opt(
                     "array",
                     ["admin"],
-                    "Hub administrators: approve accounts, see all servers, administer "
-                    "projects in the airlock.",
+                    "Day-to-day administrators (role vce-administrator): approve accounts, "
+                    "administer projects and read the audit log in the airlock. They cannot "
+                    "open researchers' servers, mint tokens for others or review exports.",
                     'a list of usernames, e.g. admin_users = ["alice"]',
+                    items={"type": "string", "minLength": 1},
+                ),
+                "break_glass_admins": _opt(
+                    "array",
+                    [],
+                    "JupyterHub administrators with every permission (open any server, act as "
+                    "any user) for emergencies only; each of their logins and hub API calls "
+                    "is written to the audit log.",
+                    'a list of usernames, e.g. break_glass_admins = ["ops-emergency"]',
                     items={"type": "string", "minLength": 1},
                 ),
                 "reviewers": _opt(
@@ -148,7 +169,10 @@ SCHEMA: dict[str, Any] = {
                 "allowed_failed_logins": _opt(
                     "integer",
                     5,
-                    "Failed logins after which an account is locked for 10 minutes (native).",
+                    "Failed logins from one client address before that address must wait; "
+                    "each further failure doubles the wait (1 s, 2 s, … up to 5 minutes; "
+                    "answered 429 with Retry-After). Accounts are never locked, so nobody "
+                    "can lock another person out (native).",
                     "an integer >= 1",
                     minimum=1,
                 ),
@@ -431,9 +455,21 @@ class Settings(Mapping[str, Any]):
         return f"http://{self.gateway}:{self.data['airlock']['port']}/services/airlock/"
 
     @property
+    def domain(self) -> str:
+        """``hub.domain``: the hub's host name; users and the airlock on its subdomains."""
+        return self.data["hub"]["domain"]
+
+    @property
     def public_url(self) -> str:
-        """What a browser opens."""
-        return f"http://{self.data['hub']['public_ip']}:{self.data['hub']['public_port']}/"
+        """What a browser opens (the hub's origin)."""
+        host = self.domain or self.data["hub"]["public_ip"]
+        return f"http://{host}:{self.data['hub']['public_port']}/"
+
+    @property
+    def airlock_public_url(self) -> str:
+        """The airlock as a browser opens it: its own origin when ``hub.domain`` is set."""
+        host = f"airlock--service.{self.domain}" if self.domain else self.data["hub"]["public_ip"]
+        return f"http://{host}:{self.data['hub']['public_port']}/services/airlock/"
 
     @property
     def airlock_database_url(self) -> str:

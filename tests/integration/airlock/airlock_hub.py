@@ -179,6 +179,10 @@ def start_hub(
         "VCE_AIRLOCK_STATE_DIR": str(state),
         "VCE_DATASETS": ",".join(f"{k}={v}" for k, v in datasets.items()),
         "VCE_AIRLOCK_COOKIE_SECRET": secrets.token_hex(32),
+        # These tests vote with tokens minted through the REST API; the airlock's default (a
+        # vote counts only from the reviewer's own login session) has its own test, which
+        # passes VCE_AIRLOCK_VOTES_NEED_SESSION=1 in extra_env.
+        "VCE_AIRLOCK_VOTES_NEED_SESSION": "0",
         **({"VCE_AIRLOCK_DB_URL": db_url} if db_url else {}),
         **(extra_env or {}),
     }
@@ -251,10 +255,11 @@ def setup_projects(h: Hub) -> None:
 
 
 def who(name: str) -> Principal:
-    """The principal of a test user, with the scopes the test hub gives them."""
+    """The principal of a test user, with the scopes the test hub gives them, as if logged in
+    through their own browser (so their votes count)."""
     scopes: set[str] = set()
     if name.startswith("rev"):
         scopes.add(REVIEW_SCOPE)
     if name == "boss":
         scopes.add(ADMIN_SCOPE)
-    return Principal(name, frozenset(scopes))
+    return Principal(name, frozenset(scopes), own_session=True)

@@ -17,7 +17,7 @@ PASSWORD = "correct-horse-battery-9"
 @pytest.fixture
 def authenticator(tmp_path: Path) -> VCEAuthenticator:
     db = orm.new_session_factory(f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}")()
-    auth = VCEAuthenticator(_deprecated_db_session=db, allowed_failed_logins=3)
+    auth = VCEAuthenticator(_deprecated_db_session=db, failures_before_backoff=3)
     auth.enable_signup = True
     auth.allow_all = True
     return auth
@@ -36,12 +36,35 @@ def test_only_an_approved_account_with_the_right_password_logs_in(authenticator)
     assert _login(authenticator, "nobody", PASSWORD) is None
 
 
-def test_repeated_failures_lock_the_account_even_for_the_right_password(authenticator) -> None:
+class _Request:
+    """What the authenticator reads of a login request: its socket peer and its headers."""
+
+    def __init__(self, ip: str, forwarded_for: str = "") -> None:
+        self.remote_ip = forwarded_for or ip  # what Tornado's xheaders would make of it
+        self.connection = type("C", (), {"context": type("X", (), {"address": (ip, 5)})()})()
+        self.headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+
+
+def _login_from(auth: VCEAuthenticator, ip: str, name: str, password: str, xff: str = ""):
+    handler = type("H", (), {"request": _Request(ip, xff)})()
+    return asyncio.run(auth.authenticate(handler, {"username": name, "password": password}))
+
+
+def test_failures_slow_the_guessing_address_and_never_lock_the_account(authenticator) -> None:
+    from tornado.web import HTTPError
+
     authenticator.create_user("bea", PASSWORD)
     UserInfo.change_authorization(authenticator.db, "bea")
-    for _ in range(3):
-        assert _login(authenticator, "bea", "guess-" + PASSWORD) is None
-    assert _login(authenticator, "bea", PASSWORD) is None
+    for _ in range(4):  # 3 free failures, then the address waits
+        assert _login_from(authenticator, "6.6.6.6", "bea", "guess-" + PASSWORD) is None
+    with pytest.raises(HTTPError) as refused:
+        _login_from(authenticator, "6.6.6.6", "bea", PASSWORD)
+    assert refused.value.status_code == 429 and int(refused.value.headers["Retry-After"]) >= 1
+    # a forged X-Forwarded-For from a client that is not the proxy changes nothing
+    with pytest.raises(HTTPError):
+        _login_from(authenticator, "6.6.6.6", "bea", PASSWORD, xff="10.1.1.1")
+    # the owner, from their own address, logs in with the right password
+    assert _login_from(authenticator, "192.0.2.7", "bea", PASSWORD) == "bea"
 
 
 def test_the_event_loop_keeps_serving_while_a_password_is_checked(authenticator) -> None:

@@ -8,6 +8,7 @@ import pytest
 from traitlets.config import Config
 
 from vce.hub.app import ADMIN_SCOPE, REVIEW_SCOPE, configure
+from vce.hub.approval import APPROVE_SCOPE
 from vce.hub.config import load_settings
 
 
@@ -77,7 +78,8 @@ def test_roles_and_custom_scopes_match_the_airlock(rendered: Config) -> None:
     assert roles["vce-reviewer"]["users"] == ["rev1", "rev2"]
     assert REVIEW_SCOPE in roles["vce-reviewer"]["scopes"]
     assert roles["vce-administrator"]["users"] == ["admin"]
-    assert set(rendered.JupyterHub.custom_scopes) == {REVIEW_SCOPE, ADMIN_SCOPE}
+    assert set(rendered.JupyterHub.custom_scopes) == {REVIEW_SCOPE, ADMIN_SCOPE, APPROVE_SCOPE}
+    assert rendered.Authenticator.admin_users == set()  # JupyterHub admin: break-glass only
     assert "delete:servers" in roles["vce-reconciler"]["scopes"]
 
 

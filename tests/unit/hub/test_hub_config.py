@@ -21,7 +21,18 @@ def test_defaults_validate_and_derive_addresses() -> None:
     assert s.gateway == "172.30.213.1"
     assert s.hub_api_url == "http://172.30.213.1:8081"
     assert s.airlock_url == "http://172.30.213.1:8090/services/airlock/"
-    assert s.public_url == "http://127.0.0.1:8000/"
+    assert s.public_url == "http://localhost:8000/"
+    assert s.airlock_public_url == "http://airlock--service.localhost:8000/services/airlock/"
+
+
+def test_the_airlock_origin_is_the_one_jupyterhub_gives_its_service() -> None:
+    from jupyterhub.utils import subdomain_hook_idna
+
+    s = load_settings(path=None, environ={"VCE_HUB_DOMAIN": "vce.example.org"})
+    host = subdomain_hook_idna("airlock", "vce.example.org", kind="service")
+    assert s.airlock_public_url == f"http://{host}:8000/services/airlock/"
+    one = load_settings(path=None, environ={"VCE_HUB_DOMAIN": ""})
+    assert one.public_url == "http://127.0.0.1:8000/"
 
 
 def test_file_then_environment_override(tmp_path: Path) -> None:
