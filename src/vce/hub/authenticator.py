@@ -70,8 +70,8 @@ class VCEAuthenticator(NativeAuthenticator):
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         """NativeAuthenticator's pages, its approval links replaced by POST forms."""
-        replaced = {path for path, _ in approval.ROUTES}
-        kept = [(p, h) for p, h in super().get_handlers(app) if p not in replaced]
+        replaced = ("/authorize", "/discard")  # whatever NativeAuthenticator's patterns
+        kept = [(p, h) for p, h in super().get_handlers(app) if not p.startswith(replaced)]
         return [*kept, *approval.ROUTES]
 
     async def authenticate(self, handler: Any, data: dict[str, Any]) -> str | None:

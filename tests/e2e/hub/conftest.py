@@ -12,6 +12,10 @@ import pytest
 from docker_relay import DockerRelay
 from hubstack import Deployment, require_stack, start_hub, write_config
 
+import loopback_names
+
+loopback_names.install()  # <user>.localhost and airlock--service.localhost, as in Chromium
+
 
 @pytest.fixture(scope="session")
 def deployment(

@@ -18,11 +18,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 from docker_relay import DockerRelay
 
 from jupyter_kernel_ws import run_cells
+from loopback_names import LoopbackCookies
 from prereq import require
 
 REPO = Path(__file__).resolve().parents[3]
@@ -87,7 +89,18 @@ class Deployment:
 
     @property
     def url(self) -> str:
+        """The hub's origin (``http://localhost:<port>``)."""
         return self.settings.public_url.rstrip("/")
+
+    def user_origin(self, user: str) -> str:
+        """The origin of ``user``'s servers (``http://<user>.localhost:<port>``)."""
+        port = self.settings["hub"]["public_port"]
+        return f"http://{user}.{self.settings.domain}:{port}"
+
+    @property
+    def airlock_url(self) -> str:
+        """The airlock's base URL in its own origin, as a browser opens it."""
+        return self.settings.airlock_public_url
 
     @property
     def network(self) -> str:
@@ -140,6 +153,7 @@ class HubUser:
     @classmethod
     def login(cls, dep: Deployment, name: str, password: str) -> HubUser:
         s = requests.Session()
+        s.cookies.set_policy(LoopbackCookies())  # JupyterHub's Domain=localhost session cookie
         s.get(f"{dep.url}/hub/login", timeout=10)
         r = s.post(
             f"{dep.url}/hub/login",
@@ -188,7 +202,7 @@ class HubUser:
         self.api("DELETE", f"users/{self.name}/servers/{project}")
 
     def server_api(self, project: str, path: str, method: str = "GET", **kw: Any):
-        url = f"{self.dep.url}/user/{self.name}/{project}/api/{path}"
+        url = f"{self.dep.user_origin(self.name)}/user/{self.name}/{project}/api/{path}"
         headers = {"Authorization": f"token {self.token}"}
         return requests.request(method, url, headers=headers, timeout=60, **kw)
 
@@ -198,7 +212,7 @@ class HubUser:
         assert r.status_code == 201, r.text
         kid = r.json()["id"]
         try:
-            ws = self.dep.url.replace("http", "ws", 1)
+            ws = self.dep.user_origin(self.name).replace("http", "ws", 1)
             url = f"{ws}/user/{self.name}/{project}/api/kernels/{kid}/channels"
             (run,) = asyncio.run(run_cells(url, self.token, [code], timeout))
         finally:
@@ -213,9 +227,21 @@ class HubUser:
         }
 
     def airlock(self, method: str, path: str, **kw: Any) -> requests.Response:
-        url = f"{self.dep.url}/services/airlock/{path}"
+        """Call the airlock with this user's API token (as the in-sandbox client does)."""
+        url = f"{self.dep.airlock_url}{path}"
         headers = {"Authorization": f"token {self.token}"}
         return requests.request(method, url, headers=headers, timeout=60, **kw)
+
+    def airlock_browser(self, method: str, path: str, **kw: Any) -> requests.Response:
+        """Call the airlock as this user's browser does: logged in through the hub (OAuth, so
+        the airlock's cookie holds a token of this login session), with its XSRF token."""
+        base = self.dep.airlock_url
+        if not self.s.cookies.get("_xsrf", domain=urlparse(base).hostname):
+            r = self.s.get(base, timeout=60)  # -> hub's OAuth authorize -> callback -> page
+            assert r.status_code == 200 and r.url.startswith(base), (r.status_code, r.url)
+        xsrf = self.s.cookies.get("_xsrf", domain=urlparse(base).hostname)
+        headers = {"X-XSRFToken": xsrf, **kw.pop("headers", {})}
+        return self.s.request(method, f"{base}{path}", headers=headers, timeout=60, **kw)
 
 
 def write_config(root: Path, data_root: Path, subnet_octet: int, name: str, image: str) -> Path:
@@ -223,6 +249,8 @@ def write_config(root: Path, data_root: Path, subnet_octet: int, name: str, imag
     config.write_text(
         f"""
 [hub]
+domain = "localhost"
+break_glass_admins = ["root"]
 public_port = {free_port()}
 proxy_api_port = {free_port()}
 hub_port = {free_port()}
