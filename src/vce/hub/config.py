@@ -222,8 +222,9 @@ SCHEMA: dict[str, Any] = {
                 "oidc_admin_groups": _opt(
                     "array",
                     [],
-                    "Provider groups whose members become hub administrators.",
-                    'a list, e.g. oidc_admin_groups = ["vce-admins"]',
+                    "Provider groups whose members become break-glass administrators "
+                    "(JupyterHub admins, audited; see hub.break_glass_admins).",
+                    'a list, e.g. oidc_admin_groups = ["vce-break-glass"]',
                     items={"type": "string"},
                 ),
             },

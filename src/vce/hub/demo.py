@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"VCE is running: open {url}")
     print(f"  researchers: log in, then open the project server {url}user/{RESEARCHER}/{PROJECT}/")
-    print(f"  reviewers and administrators: the airlock at {url}services/airlock/")
+    print(f"  reviewers and administrators: the airlock at {settings.airlock_public_url}")
     print(f"  administrators approve sign-ups at {url}hub/authorize")
     print()
     print("Demo accounts (passwords are shown only now; only their hashes are stored):")

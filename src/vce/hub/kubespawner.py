@@ -99,7 +99,8 @@ def helm_values(s: Settings) -> dict[str, Any]:
                         ADMIN_SCOPE: {"description": "Administer projects in the airlock."},
                     },
                 },
-                "Authenticator": {"admin_users": list(hub["admin_users"])},
+                # JupyterHub admin (every scope) only for audited break-glass accounts
+                "Authenticator": {"admin_users": list(hub["break_glass_admins"])},
                 "Spawner": {
                     "disable_user_config": True,
                     "default_url": "/lab",
@@ -137,7 +138,7 @@ def helm_values(s: Settings) -> dict[str, Any]:
                     "users": list(hub["reviewers"]),
                 },
                 "vce-administrator": {
-                    "scopes": [ADMIN_SCOPE, access_airlock],
+                    "scopes": [ADMIN_SCOPE, access_airlock, "list:users", "read:users"],
                     "users": list(hub["admin_users"]),
                 },
             },
