@@ -51,12 +51,16 @@ def refuses_ui(peer: str, path: str, sandboxes: Iterable[Network], gateway: str)
     True
     >>> refuses_ui("10.9.0.5", "/hub/api/user", nets, "10.9.0.1")
     False
+    >>> refuses_ui("10.9.0.5", "/hub/api", nets, "10.9.0.1")  # a server's version check
+    False
+    >>> refuses_ui("10.9.0.5", "/hub/apiary", nets, "10.9.0.1")
+    True
     >>> refuses_ui("10.9.0.1", "/hub/login", nets, "10.9.0.1")  # the host's proxy
     False
     """
     if peer == gateway or not in_any(peer, sandboxes):
         return False
-    return not path.startswith("/hub/api/")
+    return not (path == "/hub/api" or path.startswith("/hub/api/"))
 
 
 def install(sandbox_subnet: str, gateway: str, audit_db_url: str) -> None:

@@ -20,7 +20,11 @@ CHROMIUM = "/usr/bin/chromium"
 def browser_hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
 ) -> Iterator[Hub]:
-    with running_hub(tmp_path_factory.mktemp("browserhub"), datasets={"demo": dataset}) as h:
+    # the airlock's default: reviewers' votes count only from their own browser session
+    env = {"VCE_AIRLOCK_VOTES_NEED_SESSION": "1"}
+    with running_hub(
+        tmp_path_factory.mktemp("browserhub"), datasets={"demo": dataset}, extra_env=env
+    ) as h:
         yield h
 
 

@@ -166,3 +166,23 @@ def test_a_bogus_authorization_header_does_not_waive_the_xsrf_check(browser, bro
     )
     assert real.status_code == 201, real.text
     ctx.close()
+
+
+def test_only_a_reviewers_own_session_votes_not_a_token_minted_for_them(browser, browser_hub):
+    """Whoever may mint tokens for others (here the test hub's minter service, like a
+    JupyterHub administrator) gets a reviewer's API token; its vote does not count. The same
+    reviewer in their own browser session votes."""
+    hub = browser_hub
+    rid = submit(hub)
+    minted = {"Authorization": f"token {hub.token('rev1')}"}
+    vote = {"decision": "approve", "comment": "looks fine"}
+    r = requests.post(
+        hub.airlock + f"api/requests/{rid}/votes", headers=minted, json=vote, timeout=30
+    )
+    assert r.status_code == 403 and "own login session" in r.json()["error"]["message"]
+    prefix = "/services/airlock/"
+    ctx, page = login(browser, hub, "rev1", f"{prefix}requests/{rid}")
+    page.click("#approve")
+    page.wait_for_url(f"**{prefix}requests/{rid}")
+    assert page.inner_text("#approvals") == "1"
+    ctx.close()
