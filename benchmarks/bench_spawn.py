@@ -31,6 +31,8 @@ from vce.hub.config import load_settings
 USERS = 10
 IMAGE = os.environ.get("VCE_SANDBOX_IMAGE", "vce-notebook:latest")
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from loopback_names import LoopbackCookies  # noqa: E402  (the tests' browser-like cookie jar)
 
 
 def _free_port() -> int:
@@ -82,6 +84,7 @@ def bare_container_seconds(runs: int = 5) -> list[float]:
 def _login(base: str, user: str, password: str) -> tuple[requests.Session, dict[str, str]]:
     """A logged-in browser-like session and the XSRF header its API calls need."""
     s = requests.Session()
+    s.cookies.set_policy(LoopbackCookies())  # keep JupyterHub's Domain=localhost session cookie
     s.get(f"{base}/hub/login", timeout=30)
     s.post(
         f"{base}/hub/login",
