@@ -273,11 +273,12 @@ def _login_attempt(dep: Deployment, name: str, password: str, source: str) -> re
     s = requests.Session()
     s.cookies.set_policy(LoopbackCookies())  # JupyterHub's Domain=localhost session cookie
     s.mount("http://", _FromAddress(source))
+    # forged on every request: a guesser naming another address each time gains nothing
+    s.headers.update({"X-Forwarded-For": "203.0.113.9", "X-Real-Ip": "203.0.113.10"})
     s.get(f"{dep.url}/hub/login", timeout=10)
     return s.post(
         f"{dep.url}/hub/login",
         data={"username": name, "password": password, "_xsrf": s.cookies.get("_xsrf")},
-        headers={"X-Forwarded-For": "203.0.113.9", "X-Real-Ip": "203.0.113.10"},  # forged
         allow_redirects=False,
         timeout=30,
     )
