@@ -94,6 +94,8 @@ class Deployment:
 
     def user_origin(self, user: str) -> str:
         """The origin of ``user``'s servers (``http://<user>.localhost:<port>``)."""
+        if not self.settings.domain:  # one origin for everything (hub.domain = "")
+            return self.url
         port = self.settings["hub"]["public_port"]
         return f"http://{user}.{self.settings.domain}:{port}"
 
