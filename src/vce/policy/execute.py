@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from vce.policy import anti_join
+from vce.policy import low_effect
 from vce.policy.bounds import RowBound, TopBound
 from vce.policy.checks import (
     CheckOutcome,
@@ -520,6 +521,32 @@ def _bounded_passes(
         yield rw
 
 
+def _low_effect(
+    con: duckdb.DuckDBPyConnection, sql: str, ctx: Any, rw: Rewritten, ev: _Evaluator
+) -> CheckOutcome:
+    """Withhold the kept rows a condition changes by 1 … threshold − 1 people (low_effect)."""
+    th = ctx.policy.thresholds
+    out = CheckOutcome(
+        low_effect.NAME,
+        thresholds={"min_entities": th.min_entities, "u18.min_entities": th.u18_min_entities},
+    )
+    if ev.kept_rows > th.max_rows:  # denied by the row limit anyway
+        return out
+    le = low_effect.check(con, sql, ctx.policy, ctx.u18_approved, sorted(rw.tables), ev.kept)
+    ev.kept, ev.kept_rows, ev.suppressed = (
+        le.kept,
+        ev.kept_rows - le.suppressed,
+        ev.suppressed + le.suppressed,
+    )
+    out.passed, out.failed, out.suppressed = (
+        le.checked - le.suppressed,
+        le.suppressed,
+        le.suppressed,
+    )
+    out.detail = "; ".join(dict.fromkeys(le.reasons))[:2000]
+    return out
+
+
 def static_check(sql: str, ctx: Context) -> tuple[Decision, Rewritten | None, list[Violation]]:
     """The part of trusted execution that depends on the SQL and the policy alone.
 
@@ -609,6 +636,10 @@ def run_checked(
                 ev = _execute_with_sets(con, rw, ctx)
             elif ev is None:
                 ev = _execute(con, _final_sql(rw), rw, ctx, False)
+            try:
+                low = _low_effect(con, sql, ctx, rw, ev)
+            except low_effect.LowEffectUnanalysable as e:
+                return _deny(decision, low_effect.RULE, str(e))
     except duckdb.Error as e:  # (the cursor is closed, never handed on)
         if fired.is_set():
             return _deny(
@@ -620,7 +651,7 @@ def run_checked(
         return _deny(decision, "execution-error", f"the engine refused the query: {e}")
 
     th = ctx.policy.thresholds
-    checks = list(ev.outcomes.values())
+    checks = [*ev.outcomes.values(), low]
     checks[0].smallest_group = ev.smallest
     if ev.lower_bounds:
         checks[0].detail = (
