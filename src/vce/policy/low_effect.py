@@ -256,8 +256,9 @@ def _key_positions(top: exp.Select) -> list[int]:
 
 def _variant_sql(
     tree: exp.Expression, policy: Policy, minors: bool, keys: list[int]
-) -> tuple[str, list[str]]:
-    """One variant as a query of its cells: group keys and each entity column's id list."""
+) -> tuple[str, list[str], list[str]]:
+    """One variant as a query of its cells: group keys, each entity column's id list, and
+    whether a minor is among them (per table)."""
     tree = tree.transform(_distinct_union_as_select)
     rw = _Rewriter(policy, minors)
     layout = rw.query(tree, {}, top=False)
@@ -266,7 +267,9 @@ def _variant_sql(
     cols = [f'"{PREFIX}".{_q(names[p])} AS "{PREFIX}g{i}"' for i, p in enumerate(keys)]
     slots = sorted(n for n, s in layout.slots.items() if s.kind == "set")
     cols += [f'"{PREFIX}".{_q(s)} AS {_q(s)}' for s in slots]
-    return f'SELECT {", ".join(cols)} FROM ({tree.sql("duckdb")}) AS "{PREFIX}"', slots
+    flags = sorted(layout.flags)
+    cols += [f'"{PREFIX}".{_q(f)} AS {_q(f)}' for f in flags]
+    return f'SELECT {", ".join(cols)} FROM ({tree.sql("duckdb")}) AS "{PREFIX}"', slots, flags
 
 
 def _q(name: str) -> str:
@@ -281,6 +284,8 @@ class _Edit:
     scope: tuple[tuple[str, int | None], ...]  # path of the SELECT it narrows
     term: tuple[tuple[str, int | None], ...] | None  # path of the term (of the tree or cell)
     cell: exp.Expression | None = None  # the aggregate's condition, for FILTER / CASE cells
+    clause: tuple[tuple[str, int | None], ...] | None = None  # root of the WHERE/HAVING/ON
+    outer_join: bool = False  # the ON of an outer join: its rows stay, unmatched
 
 
 def _edits(tree: exp.Expression, top: exp.Expression, keys: set[str]) -> list[_Edit]:
@@ -288,8 +293,11 @@ def _edits(tree: exp.Expression, top: exp.Expression, keys: set[str]) -> list[_E
     for sel in _selects(tree):
         scope = _path(sel, tree)
         for root in _scope_conditions(sel, sel is top):
+            clause = _path(root, tree)
+            outer = root.arg_key == "on" and bool(root.parent.args.get("side"))
             for term in _terms(root, keys):
-                out.append(_Edit(term.sql("duckdb"), scope, _path(term, tree)))
+                text = term.sql("duckdb")
+                out.append(_Edit(text, scope, _path(term, tree), None, clause, outer))
         for cond in _cells(sel):
             out.append(_Edit(cond.sql("duckdb"), scope, None, cond))
             for term in _terms(cond, keys):
@@ -340,6 +348,9 @@ def plan(sql: str, policy: Policy, minors_possible: bool, people: Sequence[str])
     if rows:
         assert entities is not None
         queries.append(_row_query(tree, top, rows, entities, positions, policy, minors_possible))
+    if sets:
+        delta, sets = _delta_query(tree, sets, positions, policy, minors_possible)
+        queries.append(delta)
     if sets:
         queries.append(_set_query(tree, sets, positions, people, policy, minors_possible))
     return Plan(queries, positions)
@@ -471,6 +482,75 @@ def _differ(a: exp.Expression, b: exp.Expression) -> exp.Expression:
     )
 
 
+def _delta_query(
+    tree: exp.Expression,
+    edits: list[_Edit],
+    positions: list[int],
+    policy: Policy,
+    minors: bool,
+) -> tuple[tuple[str, list[Comparison]], list[_Edit]]:
+    """Per condition, the query whose rows are those the condition alone decides.
+
+    At the condition's own level, its clause (or, for a cell, its scope's WHERE) is replaced
+    by "meets exactly one of the two": the cells of that query hold exactly the people the
+    condition adds or removes, as the contributor rewrite follows them to the outermost
+    cells — counted, and whether a minor is among them. Returns the edits this cannot express
+    (a subquery inside the clause, the ON of an outer join), for :func:`_set_query`.
+    """
+    g = [f'"{PREFIX}g{i}"' for i in range(len(positions))]
+    gsel = "".join(f"{k}, " for k in g)
+    th = policy.thresholds
+    base = tree.copy()
+    _strip_top(base)
+    text, _, _ = _variant_sql(base, policy, minors, positions)
+    branches = [f"SELECT -1 AS c, {gsel}FALSE AS f FROM ({text})"]
+    comparisons: list[Comparison] = []
+    rest = []
+    for e in edits:
+        t = tree.copy()
+        if e.cell is None:
+            assert e.term is not None and e.clause is not None
+            if e.outer_join:
+                rest.append(e)
+                continue
+            v = tree.copy()
+            _drop(_at(v, e.term))
+            _at(t, e.clause).replace(_differ(_at(tree, e.clause), _at(v, e.clause)))
+        else:
+            c = e.cell.copy()
+            if e.term is not None:
+                _drop(_at(c, e.term))
+            _and_where(_at(t, e.scope), _differ(e.cell, c if e.term is not None else exp.true()))
+        _strip_top(t)
+        try:
+            text, slots, flags = _variant_sql(t, policy, minors, positions)
+        except ContributorsUnknown:
+            rest.append(e)
+            continue
+        minor = " OR ".join(f"coalesce({_q(f)}, FALSE)" for f in flags) or "FALSE"
+        need = f"CASE WHEN {minor} THEN {th.needed(True)} ELSE {th.needed(False)} END"
+        fail = " OR ".join(f"(len({_q(s)}) > 0 AND len({_q(s)}) < {need})" for s in slots)
+        branches.append(
+            f"SELECT {len(comparisons)} AS c, {gsel}({fail or 'FALSE'}) AS f FROM ({text})"
+        )
+        comparisons.append(Comparison(e.condition, 0, 0))
+        if len(branches) > MAX_VARIANTS:
+            raise LowEffectUnanalysable(
+                f"the query has more than {MAX_VARIANTS} conditions to check for their effect; "
+                "split it or use fewer conditions"
+            )
+    flags_sql = [
+        f"coalesce(bool_or(f) FILTER (WHERE c = {i}), FALSE) AS f{i}"
+        for i in range(len(comparisons))
+    ]
+    by = f" GROUP BY {', '.join(g)}" if g else ""
+    sql = (
+        f"SELECT {gsel}{', '.join(flags_sql) or 'FALSE AS none'} "
+        f"FROM ({' UNION ALL '.join(branches)}){by}"
+    )
+    return (sql, comparisons), rest
+
+
 def _set_query(
     tree: exp.Expression,
     edits: list[_Edit],
@@ -488,7 +568,7 @@ def _set_query(
     def add(t: exp.Expression) -> int:
         _strip_top(t)
         try:
-            text, slots = _variant_sql(t, policy, minors, positions)
+            text, slots, _ = _variant_sql(t, policy, minors, positions)
         except ContributorsUnknown as e:
             raise LowEffectUnanalysable(f"a condition's effect cannot be computed: {e}") from e
         if text not in queries:
