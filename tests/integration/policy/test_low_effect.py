@@ -179,5 +179,5 @@ BENIGN = [
 @pytest.mark.parametrize("sql", BENIGN)
 def test_conditions_removing_many_people_release(dataset: Path, sql: str) -> None:
     res = _run(sql, dataset)
-    assert res.allowed and res.released_rows >= 3, res.reasons
+    assert res.allowed and res.released_rows >= 2, res.reasons
     assert _low(res) == 0
