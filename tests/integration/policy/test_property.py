@@ -206,6 +206,8 @@ def test_no_released_row_breaks_a_threshold(dataset: Path, spec: Spec, u18: bool
         assert ok(k), (spec.sql(), row, truth[k], sides.get(k))
         seen.add(k)
     safe = {k for k in truth if ok(k)}
-    if not spec.dominance_checked:
-        assert safe <= seen, (spec.sql(), sorted(safe - seen, key=str)[:5])
+    if not spec.dominance_checked:  # (a group a filter moves by a few people is withheld
+        # by the low-effect check: test_low_effect_property.py recomputes those)
+        low = next(c.suppressed for c in res.checks if c.name == "low_effect")
+        assert len(safe - seen) <= low, (spec.sql(), sorted(safe - seen, key=str)[:5])
     assert len(released) + res.suppressed_rows == len(truth) or spec.dominance_checked
