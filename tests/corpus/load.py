@@ -35,6 +35,9 @@ class CorpusQuery:
     rules: frozenset[str]
     u18: bool
     tables: frozenset[str] | None
+    # rules of trusted execution that must withhold a row (or deny) although the static
+    # analysis allows the query (e.g. low-effect)
+    withheld: frozenset[str] = frozenset()
 
     @property
     def allowed(self) -> bool:
@@ -62,6 +65,7 @@ def load_corpus(directory: Path = CORPUS_DIR) -> list[CorpusQuery]:
                     rules=frozenset(item.get("rules") or ()),
                     u18=bool(item.get("u18", False)),
                     tables=None if tables is None else frozenset(tables),
+                    withheld=frozenset(item.get("withheld") or ()),
                 )
             )
     return out

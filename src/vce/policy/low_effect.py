@@ -173,9 +173,12 @@ def _links_rows(node: exp.Expression, keys: set[str]) -> bool:
         if any(isinstance(a, exp.Query) for a in _between(eq, node)):
             continue
         a, b = eq.this, eq.expression
-        if isinstance(a, exp.Column) and isinstance(b, exp.Column):
-            if a.name in keys or b.name in keys:
-                return True
+        if (
+            isinstance(a, exp.Column)
+            and isinstance(b, exp.Column)
+            and (a.name in keys or b.name in keys)
+        ):
+            return True
     return False
 
 
@@ -257,8 +260,11 @@ def _key_positions(top: exp.Select) -> list[int]:
 def _variant_sql(
     tree: exp.Expression, policy: Policy, minors: bool, keys: list[int]
 ) -> tuple[str, list[str], list[str]]:
-    """One variant as a query of its cells: group keys, each entity column's id list, and
-    whether a minor is among them (per table)."""
+    """One variant as a query of its cells.
+
+    Its group keys, each entity column's id list, and whether a minor is among them (per
+    table).
+    """
     tree = tree.transform(_distinct_union_as_select)
     rw = _Rewriter(policy, minors)
     layout = rw.query(tree, {}, top=False)
@@ -357,8 +363,10 @@ def plan(sql: str, policy: Policy, minors_possible: bool, people: Sequence[str])
 
 
 def _in_top_where(e: _Edit, top: exp.Select, tree: exp.Expression) -> bool:
-    """Whether ``e`` narrows the outermost SELECT's rows (its WHERE, also inside [NOT] EXISTS
-    and IN subqueries there, or its own FILTER / CASE cells): counted row by row.
+    """Whether ``e`` narrows the outermost SELECT's rows: counted row by row.
+
+    Its WHERE (also inside [NOT] EXISTS and IN subqueries there) or its own FILTER / CASE
+    cells.
     """
     if e.cell is not None:
         return _at(tree, e.scope) is top
@@ -398,8 +406,10 @@ def _row_query(
     policy: Policy,
     minors: bool,
 ) -> tuple[str, list[Comparison]]:
-    """One scan of the outermost FROM, unfiltered: per cell and condition, the entities of
-    the rows the condition alone decides (in one of the two cells, not in the other).
+    """One scan of the outermost FROM, unfiltered, for the conditions of its own level.
+
+    Per cell and condition, the entities of the rows the condition alone decides (in one of
+    the two cells, not in the other).
 
     The scan computes each column and each subquery (a correlated ``EXISTS``) once; the
     conditions' row sets are computed over its output, one distinct count per condition and
@@ -559,8 +569,10 @@ def _set_query(
     policy: Policy,
     minors: bool,
 ) -> tuple[str, list[Comparison]]:
-    """Variant queries through the contributor rewrite: each cell's entity-id lists with the
-    condition and without it, and the entities in exactly one of the two.
+    """Variant queries through the contributor rewrite, compared entity by entity.
+
+    Each cell's entity-id lists with the condition and without it, and the entities in
+    exactly one of the two (for what :func:`_delta_query` cannot write).
     """
     queries: dict[str, int] = {}
     sqls: list[tuple[str, list[str]]] = []

@@ -10,11 +10,13 @@ remove many people still release.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from policy_oracle import plain_connection
 
+from corpus.load import CorpusQuery, load_corpus
 from vce.policy import Context
 from vce.policy.execute import CheckedResult, run_checked
 from vce.policy.model import load_policy
@@ -41,9 +43,7 @@ def target(dataset: Path) -> tuple[str, str]:
         "HAVING count(*) = 1) AND u.region_code IN (SELECT region_code FROM users GROUP BY 1 "
         "HAVING count(*) >= 100) GROUP BY ALL HAVING count(*) >= 3 ORDER BY 2 LIMIT 1"
     ).fetchone()
-    people = con.execute(
-        "SELECT count(*) FROM users WHERE region_code = ?", [region]
-    ).fetchone()[0]
+    people = con.execute("SELECT count(*) FROM users WHERE region_code = ?", [region]).fetchone()[0]
     assert people >= 5 * TH.min_entities  # a large cell: only the condition isolates them
     return region, f"TIMESTAMP '{t}'"
 
@@ -181,3 +181,35 @@ def test_conditions_removing_many_people_release(dataset: Path, sql: str) -> Non
     res = _run(sql, dataset)
     assert res.allowed and res.released_rows >= 2, res.reasons
     assert _low(res) == 0
+
+
+WITHHELD = [q for q in load_corpus() if "low-effect" in q.withheld]
+
+
+@pytest.mark.parametrize("q", WITHHELD, ids=[q.title for q in WITHHELD])
+def test_hostile_corpus_low_effect_entries_are_withheld(dataset: Path, q: CorpusQuery) -> None:
+    """Each entry's timestamp is one account's; its cell is withheld, the others leave."""
+    con = plain_connection(dataset, q.u18)
+    stamp = re.search(r"TIMESTAMP '([^']+)'", q.sql)[1]
+    owners = con.execute(
+        "SELECT region_code, audience FROM users WHERE create_time = CAST(? AS TIMESTAMP)", [stamp]
+    ).fetchall()
+    assert len(owners) == 1 and (owners[0][1] == "minor") == q.u18, owners  # ground truth
+    res = _run(q.sql, dataset, q.u18)
+    assert res.decision.allowed and res.allowed, res.reasons
+    assert _low(res) >= 1
+    assert owners[0][0] not in {r["region_code"] for r in res.table.to_pylist()}
+
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "explanation" / "policy-rules.md"
+
+
+def test_documented_examples_hold(dataset: Path) -> None:
+    """The `low-effect` section's Stops are withheld at execution, its Allows released."""
+    section = re.search(r"^### `low-effect`\n(.*?)(?=^### )", DOC.read_text(), re.M | re.S)[1]
+    examples = re.findall(r"(Stops|Allows).*?```sql\n(.*?)```", section, re.S)
+    assert len(examples) >= 3
+    for kind, sql in examples:
+        res = _run(sql, dataset)
+        assert res.allowed, (sql, res.reasons)
+        assert (_low(res) > 0) == (kind == "Stops"), sql

@@ -55,8 +55,9 @@ COLUMNS = [
 
 terms = st.recursive(
     st.sampled_from(ATOMS),
-    lambda kids: st.tuples(st.just("not"), kids)
-    | st.tuples(st.sampled_from(["and", "or"]), kids, kids),
+    lambda kids: (
+        st.tuples(st.just("not"), kids) | st.tuples(st.sampled_from(["and", "or"]), kids, kids)
+    ),
     max_leaves=3,
 )
 
