@@ -259,11 +259,12 @@ def _key_positions(top: exp.Select) -> list[int]:
 
 def _variant_sql(
     tree: exp.Expression, policy: Policy, minors: bool, keys: list[int]
-) -> tuple[str, list[str], list[str]]:
+) -> tuple[str, list[str], list[str], list[str]]:
     """One variant as a query of its cells.
 
-    Its group keys, each entity column's id list, and whether a minor is among them (per
-    table).
+    Its group keys, each entity column's id list (a count for a scalar subquery's), and
+    whether a minor is among them (per table). Returns the SQL, the id-list columns, SQL for
+    each entity column's number of people, and the minor flags.
     """
     tree = tree.transform(_distinct_union_as_select)
     rw = _Rewriter(policy, minors)
@@ -271,11 +272,13 @@ def _variant_sql(
     assert isinstance(tree, exp.Select)
     names = [p.alias_or_name for p in tree.expressions]
     cols = [f'"{PREFIX}".{_q(names[p])} AS "{PREFIX}g{i}"' for i, p in enumerate(keys)]
-    slots = sorted(n for n, s in layout.slots.items() if s.kind == "set")
-    cols += [f'"{PREFIX}".{_q(s)} AS {_q(s)}' for s in slots]
+    lists = sorted(n for n, s in layout.slots.items() if s.kind == "set")
+    counts = sorted(n for n, s in layout.slots.items() if s.kind == "fixed")  # scalars'
     flags = sorted(layout.flags)
-    cols += [f'"{PREFIX}".{_q(f)} AS {_q(f)}' for f in flags]
-    return f'SELECT {", ".join(cols)} FROM ({tree.sql("duckdb")}) AS "{PREFIX}"', slots, flags
+    cols += [f'"{PREFIX}".{_q(s)} AS {_q(s)}' for s in [*lists, *counts, *flags]]
+    sizes = [f"len({_q(s)})" for s in lists] + [_q(s) for s in counts]
+    sql = f'SELECT {", ".join(cols)} FROM ({tree.sql("duckdb")}) AS "{PREFIX}"'
+    return sql, lists, sizes, flags
 
 
 def _q(name: str) -> str:
@@ -484,6 +487,13 @@ def _row_query(
     return f"SELECT {''.join(k + ', ' for k in g)}{', '.join(flags)} FROM ({inner})", comparisons
 
 
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    node = _unparen(node)
+    if isinstance(node, exp.And):
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
 def _differ(a: exp.Expression, b: exp.Expression) -> exp.Expression:
     """TRUE for a row that meets exactly one of two conditions (NULL counts as not met)."""
     return exp.NEQ(
@@ -510,9 +520,10 @@ def _delta_query(
     g = [f'"{PREFIX}g{i}"' for i in range(len(positions))]
     gsel = "".join(f"{k}, " for k in g)
     th = policy.thresholds
+    keys = _identifier_names(policy)
     base = tree.copy()
     _strip_top(base)
-    text, _, _ = _variant_sql(base, policy, minors, positions)
+    text, _, _, _ = _variant_sql(base, policy, minors, positions)
     branches = [f"SELECT -1 AS c, {gsel}FALSE AS f FROM ({text})"]
     comparisons: list[Comparison] = []
     rest = []
@@ -520,12 +531,15 @@ def _delta_query(
         t = tree.copy()
         if e.cell is None:
             assert e.term is not None and e.clause is not None
-            if e.outer_join:
-                rest.append(e)
+            if e.outer_join or _at(tree, e.scope).find_ancestor(exp.Exists, exp.In):
+                rest.append(e)  # (a semi-join's rows decide by existing: compare the lists)
                 continue
             v = tree.copy()
             _drop(_at(v, e.term))
-            _at(t, e.clause).replace(_differ(_at(tree, e.clause), _at(v, e.clause)))
+            original = _at(tree, e.clause)
+            links = [k.copy() for k in _conjuncts(original) if _links_rows(k, keys)]
+            # the key equalities stay: the same join, restricted to the rows decided
+            _at(t, e.clause).replace(exp.and_(*links, _differ(original, _at(v, e.clause))))
         else:
             c = e.cell.copy()
             if e.term is not None:
@@ -533,13 +547,13 @@ def _delta_query(
             _and_where(_at(t, e.scope), _differ(e.cell, c if e.term is not None else exp.true()))
         _strip_top(t)
         try:
-            text, slots, flags = _variant_sql(t, policy, minors, positions)
+            text, _, sizes, flags = _variant_sql(t, policy, minors, positions)
         except ContributorsUnknown:
             rest.append(e)
             continue
         minor = " OR ".join(f"coalesce({_q(f)}, FALSE)" for f in flags) or "FALSE"
         need = f"CASE WHEN {minor} THEN {th.needed(True)} ELSE {th.needed(False)} END"
-        fail = " OR ".join(f"(len({_q(s)}) > 0 AND len({_q(s)}) < {need})" for s in slots)
+        fail = " OR ".join(f"({n} > 0 AND {n} < {need})" for n in sizes)
         branches.append(
             f"SELECT {len(comparisons)} AS c, {gsel}({fail or 'FALSE'}) AS f FROM ({text})"
         )
@@ -580,7 +594,7 @@ def _set_query(
     def add(t: exp.Expression) -> int:
         _strip_top(t)
         try:
-            text, slots, _ = _variant_sql(t, policy, minors, positions)
+            text, slots, _, _ = _variant_sql(t, policy, minors, positions)
         except ContributorsUnknown as e:
             raise LowEffectUnanalysable(f"a condition's effect cannot be computed: {e}") from e
         if text not in queries:
