@@ -77,6 +77,11 @@ ATTACKS = {
     "GROUP BY 1",
     "non-key join condition": "SELECT v.region_code, sum(v.comment_count) AS n FROM videos v JOIN "
     "users u ON v.author_id = u.user_id AND u.create_time <> {T} GROUP BY 1",
+    "NOT EXISTS inside a CTE": "WITH x AS (SELECT v.region_code, v.comment_count FROM videos v "
+    "WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = v.author_id AND u.create_time = {T})"
+    ") SELECT region_code, sum(comment_count) AS s FROM x GROUP BY 1",
+    "total in a scalar subquery leaving out one": "SELECT region_code, count(*) * 1.0 / (SELECT "
+    "count(*) FROM users WHERE create_time <> {T}) AS share FROM users GROUP BY 1",
     "IN subquery with a condition": "SELECT v.region_code, sum(v.comment_count) AS n FROM videos v "
     "WHERE v.author_id IN (SELECT user_id FROM users WHERE create_time <> {T}) GROUP BY 1",
 }
@@ -97,7 +102,7 @@ def test_a_condition_isolating_one_person_withholds_their_cell(
     key = "region_code"
     assert region not in {r[key] for r in released}, (name, region)
     assert _low(res) >= 1 or res.suppressed_rows >= 1
-    if not u18:
+    if not u18 and not name.startswith("total"):  # (a total feeds every cell)
         assert len(released) >= 5, name  # the other regions still leave
 
 
