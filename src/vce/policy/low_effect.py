@@ -341,7 +341,8 @@ def plan(sql: str, policy: Policy, minors_possible: bool, people: Sequence[str])
     aggregating = bool(top.args.get("group")) or any(
         a.parent_select is top for p in top.expressions for a in p.find_all(exp.AggFunc)
     )
-    if not aggregating:
+    no_from = not (top.args.get("from") or top.args.get("from_"))  # one row of scalars: a cell
+    if not aggregating and not no_from:
         if any(s.args.get("group") or s.find(exp.AggFunc) for s in _selects(top) if s is not top):
             raise LowEffectUnanalysable(
                 "conditions inside a query whose outermost SELECT does not GROUP BY cannot be "

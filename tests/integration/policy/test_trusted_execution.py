@@ -260,6 +260,7 @@ def test_report_contract(dataset: Path) -> None:
         "order_statistic",
         "anti_join",
         "regression_dof",
+        "low_effect",
         "rounding",
         "row_limit",
         "byte_limit",
