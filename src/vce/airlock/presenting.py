@@ -21,6 +21,7 @@ CHECK_NAMES = {
     "cell_threshold": "Minimum number of people per cell (empty cells included)",
     "anti_join": "Enough people removed by each NOT EXISTS / NOT IN",
     "regression_dof": "Enough degrees of freedom for each regression",
+    "low_effect": "No condition moves a row by a few people",
     "row_limit": "Row limit",
     "byte_limit": "Size limit",
 }

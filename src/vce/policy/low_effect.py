@@ -143,6 +143,17 @@ def _terms(cond: exp.Expression, keys: set[str], itself: bool = True) -> Iterato
     """Every droppable term of a boolean tree: composites, leaves, and IN-list elements.
 
     (The operand of a NOT is not one of its own: dropping it is dropping the NOT.)
+
+    >>> w = sqlglot.parse_one("SELECT 1 FROM t WHERE a = 1 AND NOT (b = 2 OR c IN (3, 4))")
+    >>> terms = list(_terms(w.args["where"].this, set()))
+    >>> [t.sql() for t in terms][:3]
+    ['a = 1 AND NOT (b = 2 OR c IN (3, 4))', 'a = 1', 'NOT (b = 2 OR c IN (3, 4))']
+    >>> [t.sql() for t in terms][3:]
+    ['b = 2', 'c IN (3, 4)', '3', '4']
+    >>> [_neutral(t).sql() for t in terms[:5]]  # TRUE under AND, FALSE under OR
+    ['TRUE', 'TRUE', 'TRUE', 'FALSE', 'FALSE']
+    >>> [t.sql() for t in _terms(sqlglot.parse_one("c.video_id = v.id AND c.x > 3"), {"id"})]
+    ['c.x > 3']
     """
     node = cond
     while isinstance(node, exp.Paren):
