@@ -34,6 +34,7 @@ all output) is denied, as is a query with more variants than :data:`MAX_VARIANTS
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -326,8 +327,11 @@ def _edits(tree: exp.Expression, top: exp.Expression, keys: set[str]) -> list[_E
     return out
 
 
-def plan(sql: str, policy: Policy, minors_possible: bool, people: Sequence[str]) -> Plan | None:
+@functools.lru_cache(maxsize=256)
+def plan(sql: str, policy: Policy, minors_possible: bool, people: tuple[str, ...]) -> Plan | None:
     """The side queries comparing every released cell with each condition dropped.
+
+    Cached: it depends on the SQL and the policy only, like the rewrite.
 
     ``None`` when the query has no condition (or releases rows, not cells). ``people`` are
     the people tables the query reads (whose minors' ids are looked up).
@@ -758,7 +762,7 @@ def check(
     kept: list[pa.RecordBatch],
 ) -> Outcome:
     """Suppress the released rows some condition changes by 1 … threshold − 1 entities."""
-    p = plan(sql, policy, minors_possible, people)
+    p = plan(sql, policy, minors_possible, tuple(people))
     if p is None or not kept:
         return Outcome(kept)
     n = p.n_keys
