@@ -762,7 +762,12 @@ def check(
     kept: list[pa.RecordBatch],
 ) -> Outcome:
     """Suppress the released rows some condition changes by 1 … threshold − 1 entities."""
-    p = plan(sql, policy, minors_possible, tuple(people))
+    try:
+        p = plan(sql, policy, minors_possible, tuple(people))
+    except LowEffectUnanalysable:
+        raise
+    except Exception as e:  # deny, never crash: the plan reads no data (SQL + policy only)
+        raise LowEffectUnanalysable(f"the effect of the query's conditions failed ({e!r})") from e
     if p is None or not kept:
         return Outcome(kept)
     n = p.n_keys
