@@ -307,6 +307,7 @@ class _Edit:
     cell: exp.Expression | None = None  # the aggregate's condition, for FILTER / CASE cells
     clause: tuple[tuple[str, int | None], ...] | None = None  # root of the WHERE/HAVING/ON
     outer_join: bool = False  # the ON of an outer join: its rows stay, unmatched
+    size: bool = False  # count the cell's own people, not the ones the condition moves
 
 
 def _edits(tree: exp.Expression, top: exp.Expression, keys: set[str]) -> list[_Edit]:
@@ -319,8 +320,11 @@ def _edits(tree: exp.Expression, top: exp.Expression, keys: set[str]) -> list[_E
             for term in _terms(root, keys):
                 text = term.sql("duckdb")
                 out.append(_Edit(text, scope, _path(term, tree), None, clause, outer))
-        for cond in _cells(sel):
-            out.append(_Edit(cond.sql("duckdb"), scope, None, cond))
+        for cond, counted in _cells(sel, sel is top):
+            text = cond.sql("duckdb")
+            if not counted:  # the cell itself: 0 or at least the threshold's people
+                out.append(_Edit(f"{text} (the people of its cell)", scope, None, cond, size=True))
+            out.append(_Edit(text, scope, None, cond))
             for term in _terms(cond, keys):
                 if term is not _unparen(cond):
                     out.append(_Edit(term.sql("duckdb"), scope, _path(term, cond), cond))
@@ -445,6 +449,8 @@ def _row_query(
             _drop(_at(t, e.term))
             tw = _at(t, top_path).args.get("where")
             delta = _differ(w, tw.this if tw is not None else exp.true())
+        elif e.size:  # the cell itself
+            delta = exp.and_(exp.paren(w.copy()), _differ(e.cell, exp.false()))
         elif e.term is None:  # the cell against its group
             delta = exp.and_(exp.paren(w.copy()), _differ(e.cell, exp.true()))
         else:
@@ -560,7 +566,8 @@ def _delta_query(
             c = e.cell.copy()
             if e.term is not None:
                 _drop(_at(c, e.term))
-            _and_where(_at(t, e.scope), _differ(e.cell, c if e.term is not None else exp.true()))
+            other = c if e.term is not None else exp.false() if e.size else exp.true()
+            _and_where(_at(t, e.scope), _differ(e.cell, other))
         _strip_top(t)
         try:
             text, _, sizes, flags = _variant_sql(t, policy, minors, positions)
@@ -635,7 +642,11 @@ def _set_query(
         with_cell = tree.copy()
         _and_where(_at(with_cell, e.scope), e.cell)
         a = add(with_cell)
-        if e.term is None:  # the cell against its group: the aggregate without it
+        if e.size:  # the cell against nobody: its own people
+            empty = tree.copy()
+            _and_where(_at(empty, e.scope), exp.false())
+            comparisons.append(Comparison(e.condition, a, add(empty)))
+        elif e.term is None:  # the cell against its group: the aggregate without it
             comparisons.append(Comparison(e.condition, a, base))
         else:
             t, c = tree.copy(), e.cell.copy()
@@ -660,19 +671,26 @@ def _drop(node: exp.Expression) -> None:
         node.replace(_neutral(node))
 
 
-def _cells(sel: exp.Select) -> list[exp.Expression]:
-    """The conditions of ``sel``'s own conditional aggregates, each ``CASE`` branch too."""
+def _cells(sel: exp.Select, top: bool) -> list[tuple[exp.Expression, bool]]:
+    """The conditions of ``sel``'s own conditional aggregates, each ``CASE`` branch too.
+
+    Of its outputs and of its HAVING (a one-person cell there decides whether a group
+    leaves). With each, whether the cell's own size is checked elsewhere: the outermost
+    SELECT's outputs by ``cell_threshold``; every other cell here.
+    """
     out = []
-    for p in sel.expressions:
+    having = sel.args.get("having")
+    for p in [*sel.expressions, *([having] if having is not None else [])]:
+        counted = top and p is not having
         for agg in p.find_all(exp.AggFunc):
             if agg.parent_select is not sel or not _outer_aggregate(agg, sel):
                 continue
             unit = agg.parent if isinstance(agg.parent, exp.Filter) else agg
-            out += _cell_conditions(exp.select(unit.copy()))
+            out += [(c, counted) for c in _cell_conditions(exp.select(unit.copy()))]
             for case in agg.find_all(exp.Case):
                 ifs = case.args.get("ifs") or []
                 if len(ifs) > 1:
-                    out += [i.this.copy() for i in ifs]
+                    out += [(i.this.copy(), counted) for i in ifs]
     return out
 
 

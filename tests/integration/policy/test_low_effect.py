@@ -218,3 +218,25 @@ def test_documented_examples_hold(dataset: Path) -> None:
         res = _run(sql, dataset)
         assert res.allowed, (sql, res.reasons)
         assert (_low(res) > 0) == (kind == "Stops"), sql
+
+
+@pytest.mark.parametrize("u18", [False, True], ids=["adult", "u18"])
+def test_a_one_person_cell_below_the_top_or_in_having_withholds(
+    dataset: Path, target: tuple[str, str], u18: bool
+) -> None:
+    """A FILTER cell of one person in a derived table, or in HAVING, decides what leaves."""
+    region, t = target
+    inner = _run(
+        f"SELECT avg(x) AS x FROM (SELECT region_code, sum(likes_count) FILTER (WHERE "
+        f"create_time = {t}) AS x FROM users GROUP BY region_code) s",
+        dataset,
+        u18,
+    )
+    assert inner.allowed and inner.released_rows == 0 and _low(inner) == 1
+    having = _run(
+        f"SELECT region_code, count(*) AS n FROM users GROUP BY region_code "
+        f"HAVING sum(likes_count) FILTER (WHERE create_time = {t}) >= 0",
+        dataset,
+        u18,
+    )
+    assert having.allowed and having.released_rows == 0 and _low(having) == 1
