@@ -225,7 +225,7 @@ def test_a_one_person_cell_below_the_top_or_in_having_withholds(
     dataset: Path, target: tuple[str, str], u18: bool
 ) -> None:
     """A FILTER cell of one person in a derived table, or in HAVING, decides what leaves."""
-    region, t = target
+    _, t = target
     inner = _run(
         f"SELECT avg(x) AS x FROM (SELECT region_code, sum(likes_count) FILTER (WHERE "
         f"create_time = {t}) AS x FROM users GROUP BY region_code) s",
