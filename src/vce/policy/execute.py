@@ -23,8 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vce.policy import anti_join
-from vce.policy import low_effect
+from vce.policy import anti_join, low_effect
 from vce.policy.bounds import RowBound, TopBound
 from vce.policy.checks import (
     CheckOutcome,
