@@ -352,6 +352,8 @@ def plan(sql: str, policy: Policy, minors_possible: bool, people: tuple[str, ...
     edits = _edits(tree, top, _identifier_names(policy))
     if not edits:
         return None
+    if _row_export(top, tree, policy):
+        return None  # rows of one table leave one by one: each is one person's, checked as such
     if not isinstance(top, exp.Select):
         raise LowEffectUnanalysable(
             "conditions under a top-level UNION ALL cannot be matched to released cells; "
@@ -383,6 +385,19 @@ def plan(sql: str, policy: Policy, minors_possible: bool, people: tuple[str, ...
     if sets:
         queries.append(_set_query(tree, sets, positions, people, policy, minors_possible))
     return Plan(queries, positions)
+
+
+def _row_export(q: exp.Expression, tree: exp.Expression, policy: Policy) -> bool:
+    """Whether ``q`` releases base-table rows as they are (every UNION ALL branch too)."""
+    if isinstance(q, exp.Union):
+        return _row_export(q.left, tree, policy) and _row_export(q.right, tree, policy)
+    if isinstance(q, exp.Subquery):
+        return _row_export(q.this, tree, policy)
+    if not isinstance(q, exp.Select) or q.args.get("group") or q.args.get("distinct"):
+        return False
+    if any(a.parent_select is q for p in q.expressions for a in p.find_all(exp.AggFunc)):
+        return False
+    return _flat_entities(q, tree, policy) is not None
 
 
 def _in_top_where(e: _Edit, top: exp.Select, tree: exp.Expression) -> bool:

@@ -96,13 +96,14 @@ def test_a_condition_isolating_one_person_withholds_their_cell(
     res = _run(ATTACKS[name].format(T=t), dataset, u18)
     assert res.decision.allowed, res.decision.violations
     if not res.allowed:  # denied: nothing leaves, and the reason names the rule
-        assert res.table is None and {v.rule for v in res.reasons} & {"low-effect"}, res.reasons
+        assert res.table is None and {v.rule for v in res.reasons} & {"low-effect", "anti-join"}, res.reasons
         return
     released = res.table.to_pylist()
     key = "region_code"
     assert region not in {r[key] for r in released}, (name, region)
     assert _low(res) >= 1 or res.suppressed_rows >= 1
-    if not u18 and not name.startswith("total"):  # (a total feeds every cell)
+    # (a total feeds every cell; a CASE cell empty elsewhere is withheld there by empty-cell)
+    if not u18 and not name.startswith("total") and "ELSE" not in name:
         assert len(released) >= 5, name  # the other regions still leave
 
 
@@ -170,13 +171,13 @@ def test_a_real_minor_among_the_removed_needs_the_u18_threshold(dataset: Path) -
 
 
 BENIGN = [
-    "SELECT region_code, count(*) FILTER (WHERE is_verified) AS verified, count(*) AS users "
+    "SELECT age_band, count(*) FILTER (WHERE follower_count > 100) AS popular, count(*) AS users "
     "FROM users GROUP BY 1",
     "SELECT region_code, count(*) AS n, avg(view_count) AS v FROM videos "
     "WHERE video_duration >= 30 GROUP BY 1",
     "WITH long AS (SELECT region_code, view_count FROM videos WHERE video_duration >= 30) "
     "SELECT region_code, count(*) AS n FROM long GROUP BY 1",
-    "SELECT age_band, avg(CASE WHEN is_verified THEN following_count END) AS f FROM users "
+    "SELECT age_band, avg(CASE WHEN follower_count > 100 THEN following_count END) AS f FROM users "
     "GROUP BY 1 HAVING count(*) > 10",
 ]
 
@@ -202,7 +203,7 @@ def test_hostile_corpus_low_effect_entries_are_withheld(dataset: Path, q: Corpus
     assert len(owners) == 1 and (owners[0][1] == "minor") == q.u18, owners  # ground truth
     res = _run(q.sql, dataset, q.u18)
     assert res.decision.allowed and res.allowed, res.reasons
-    assert _low(res) >= 1
+    assert _low(res) >= 1 or res.suppressed_rows >= 1  # (an anti-join's own check may be first)
     assert owners[0][0] not in {r["region_code"] for r in res.table.to_pylist()}
 
 
@@ -232,11 +233,11 @@ def test_a_one_person_cell_below_the_top_or_in_having_withholds(
         dataset,
         u18,
     )
-    assert inner.allowed and inner.released_rows == 0 and _low(inner) == 1
+    assert inner.allowed and inner.released_rows == 0 and inner.suppressed_rows == 1
     having = _run(
         f"SELECT region_code, count(*) AS n FROM users GROUP BY region_code "
         f"HAVING sum(likes_count) FILTER (WHERE create_time = {t}) >= 0",
         dataset,
         u18,
     )
-    assert having.allowed and having.released_rows == 0 and _low(having) == 1
+    assert having.allowed and having.released_rows == 0 and having.suppressed_rows >= 1
