@@ -96,7 +96,9 @@ def test_a_condition_isolating_one_person_withholds_their_cell(
     res = _run(ATTACKS[name].format(T=t), dataset, u18)
     assert res.decision.allowed, res.decision.violations
     if not res.allowed:  # denied: nothing leaves, and the reason names the rule
-        assert res.table is None and {v.rule for v in res.reasons} & {"low-effect", "anti-join"}, res.reasons
+        assert res.table is None and {v.rule for v in res.reasons} & {"low-effect", "anti-join"}, (
+            res.reasons
+        )
         return
     released = res.table.to_pylist()
     key = "region_code"
