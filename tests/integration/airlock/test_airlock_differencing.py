@@ -134,8 +134,11 @@ def test_pooled_setting_compares_with_every_project(pooled: Hub, dataset: Path) 
 
 def test_after_release_the_project_reads_null_cells_not_why(hub: Hub, dataset: Path) -> None:
     wide, narrow = pair(dataset, 80)
-    counts = [q.replace(", sum(likes_count) AS likes", "") for q in (wide, narrow)]
-    sql = f"{counts[0]} UNION ALL {counts[1]}"  # two rows one person apart
+    earlier = submit(hub, wide.replace(", sum(likes_count) AS likes", ""))
+    assert checked(hub, earlier)["state"] == "awaiting_review"  # in review: it counts
+    value = narrow.rsplit(" ", 1)[1]
+    # row 1 (above) is the narrow cell, one person away from the earlier request's cell
+    sql = f"SELECT likes_count > {value} AS above, count(*) AS n FROM users GROUP BY 1 ORDER BY 1"
     rid = submit(hub, sql)
     detail = checked(hub, rid)
     assert detail["state"] == "awaiting_review"

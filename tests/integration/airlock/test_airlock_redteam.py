@@ -124,7 +124,10 @@ def test_a_release_does_not_disclose_an_earlier_revisions_trusted_run(
     sql = _probes(twins[0])[probe]
     staff_a, seen_a = _returned_then_released(twin_hub, "pa", sql)
     staff_b, seen_b = _returned_then_released(twin_hub, "pb", sql)
-    assert (staff_a["state"], staff_a["reasons"]) != (staff_b["state"], staff_b["reasons"])
+    if probe == "state is a bit":  # since low-effect, the trusted run withholds it alike
+        assert staff_a["state"] == staff_b["state"] == "blocked"
+    else:  # the probe is real: reviewers see the two runs differ
+        assert (staff_a["state"], staff_a["reasons"]) != (staff_b["state"], staff_b["reasons"])
     assert seen_a == seen_b, f"{probe}: after release the researcher tells them apart:\n" + _diff(
         seen_a, seen_b
     )

@@ -187,5 +187,9 @@ def test_nothing_the_researcher_receives_differs_by_one_real_minor(
     assert TARGET_NAME not in repr(seen_b)
     if staff_a["state"] == "denied":  # stopped at the source: the static check refused it
         assert staff_b["state"] == "denied" and seen_a[1]["reasons"]
+    elif (staff_a["state"], staff_a["reasons"]) == (staff_b["state"], staff_b["reasons"]):
+        # stopped in the trusted run alike on both datasets (the low-effect check withholds
+        # the cell the minor's disjunct moves): there is no bit left to hide
+        assert staff_a["state"] == "blocked", probe
     else:  # the probe is real: on the full data the two runs differ, and reviewers see it
-        assert (staff_a["state"], staff_a["reasons"]) != (staff_b["state"], staff_b["reasons"])
+        assert staff_a["state"] != "denied"

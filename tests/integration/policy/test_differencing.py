@@ -116,9 +116,11 @@ def test_two_rows_of_one_result_that_differ_by_one_person(dataset: Path, tmp_pat
         f"SELECT 'narrow' AS part, count(*) AS n FROM users WHERE likes_count > {value}"
     )
     report = check(dataset, tmp_path / "r.sqlite", sql)
-    assert [r["part"] for r in released(report)] == ["wide"]
-    assert {w["row"] for w in differencing(report)} == {1}
-    assert report["rows"][1] == {"part": "narrow", "n": None}  # its key stays, not its value
+    # Never both: conditions under a top-level UNION ALL are denied by low-effect before the
+    # guard runs (the guard's comparison of cells within one result is unit-tested on
+    # histories in tests/unit/policy/test_release_store.py).
+    assert len(released(report)) < 2
+    assert not report["allowed"] and {v["rule"] for v in report["violations"]} == {"low-effect"}
 
 
 def test_u18_threshold_applies_where_a_minor_is_in_the_difference(
