@@ -321,6 +321,8 @@ def time_limit(con: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[thr
 _STATS_CACHE: OrderedDict[tuple[object, ...], object] = OrderedDict()
 _STATS_CACHE_SIZE = 256
 _STATS_LOCK = threading.Lock()  # run_checked is a library call: any thread may make it
+NOT_STORED: Any = object()
+"""A statistic neither cached nor registered (``None`` is a statistic: refused)."""
 
 
 def _files_signature(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -365,14 +367,29 @@ class Statistics:
     kept per process keyed by the files' size and mtime. Dimensions with more than
     ``MAX_VALUES`` values get none; nor do measures with a negative value, nor row counts
     where a row has no entity (a count would then overstate the entities).
+
+    ``stored`` loads the statistics written when the dataset version was registered
+    (:mod:`vce.policy.stored_statistics`, ``None`` when unusable): those it holds are taken
+    from it instead of computed, on the first query as on later ones.
     """
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, tables: dict[str, TableFiles], depth: int, top_n: int
+        self,
+        con: duckdb.DuckDBPyConnection,
+        tables: dict[str, TableFiles],
+        depth: int,
+        top_n: int,
+        stored: Callable[[], Any] | None = None,
     ) -> None:
         """Statistics over the views of ``con``, which read ``tables``."""
         self.con, self.depth, self.top_n = con, depth, top_n
         self._files = [f for t in sorted(tables) for f in tables[t].files]
+        self._load_stored = stored
+
+    @functools.cached_property
+    def _stored(self) -> Any:
+        """The registered statistics, loaded (and checked) once and only if one is asked for."""
+        return self._load_stored() if self._load_stored is not None else None
 
     @functools.cached_property
     def sig(self) -> tuple[tuple[str, int, int], ...]:
@@ -388,7 +405,9 @@ class Statistics:
         known costs nothing; a dimension is computed only when a row needs it).
         """
         count = functools.partial(_count_value_rows, self.con, relation, entity, depth=self.depth)
-        return self._lookup(("value-rows", relation, entity), (self.depth,), count, dims, compute)
+        stored = functools.partial(self._from_file, "rows", relation, entity)
+        kind = ("value-rows", relation, entity)
+        return self._lookup(kind, (self.depth,), count, dims, compute, stored)
 
     def tops(
         self, relation: str, entity: str, measure: str, dims: Sequence[str], compute: bool = True
@@ -398,7 +417,14 @@ class Statistics:
             _sum_value_tops, self.con, relation, entity, measure=measure, n=self.top_n
         )
         extra = (measure, self.top_n)
-        return self._lookup(("value-tops", relation, entity), extra, add, dims, compute)
+        stored = functools.partial(self._from_file, "tops", relation, entity, measure=measure)
+        return self._lookup(("value-tops", relation, entity), extra, add, dims, compute, stored)
+
+    def _from_file(self, kind: str, relation: str, entity: str, dim: str, measure: str = "") -> Any:
+        """The registered statistic, ``NOT_STORED`` when there is none to use."""
+        if self._stored is None:
+            return NOT_STORED
+        return self._stored.get(kind, relation, entity, dim, measure)
 
     def _lookup(
         self,
@@ -407,12 +433,24 @@ class Statistics:
         compute_for: Callable[[str], object],
         dims: Sequence[str],
         compute: bool,
+        stored: Callable[[str], object],
     ) -> dict[str, Any]:
-        """Each dimension's statistic of ``kind``: cached, computed when ``compute``."""
+        """Each dimension's statistic of ``kind``: cached, else registered, else computed.
+
+        Computed only when ``compute``; registered ones are free, so taken either way.
+        """
         out = {}
         for dim in dims:
             key = (*kind, dim, *extra, self.sig)
-            found = _cached(key, functools.partial(compute_for, dim)) if compute else _peek(key)
+            found = _peek(key, NOT_STORED)
+            if found is NOT_STORED:
+                found = stored(dim)
+                if found is NOT_STORED and not compute:
+                    continue
+                if found is NOT_STORED:
+                    found = _cached(key, functools.partial(compute_for, dim))
+                else:
+                    found = _cached(key, lambda found=found: found)
             if found is not None:
                 out[dim] = dict(cast(tuple[tuple[Any, Any], ...], found))
         return out
@@ -436,51 +474,73 @@ class Statistics:
         return RelationStats(tuple(rows), tuple(tops))
 
 
-def _peek(key: tuple[object, ...]) -> object:
+def _peek(key: tuple[object, ...], default: object = None) -> object:
     with _STATS_LOCK:
-        return _STATS_CACHE.get(key)
+        return _STATS_CACHE.get(key, default)
 
 
-def _by_dimension(relation: str, entity: str, dim: str, aggregates: str) -> str:
+def _value_statistics(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    entity: str,
+    dim: str,
+    depth: int,
+    measures: Sequence[str] = (),
+    n: int = 0,
+) -> tuple[tuple[tuple[Any, EntityRows], ...] | None, list[tuple[tuple[Any, int], ...] | None]]:
+    """Busiest-entity rows and each measure's top-n subtotals per value of ``dim``, one scan.
+
+    One ``GROUP BY dimension, entity``; the first query over a relation and registration
+    (:mod:`vce.policy.stored_statistics`, every measure of a dimension at once) share it, so
+    both give the same statistics. ``None`` where refused: more than ``MAX_VALUES`` values,
+    a row without an entity (row counts over all rows), a negative value (that measure).
+    """
     d = dim or "TRUE"  # WHOLE: one value for all rows
-    return f"SELECT {d} AS d, {entity} AS k, {aggregates} FROM {relation} GROUP BY 1, 2"
+    inner = [f"{d} AS d", f"{entity} AS k", "count(*) AS n"]
+    outer = [
+        "d",
+        "sum(n) AS total",
+        "bool_or(k IS NULL) AS nulls",
+        f"max(n, {int(depth)}) FILTER (WHERE k IS NOT NULL) AS top",
+    ]
+    for i, measure in enumerate(measures):
+        inner += [f"sum({measure}) AS s{i}", f"min({measure}) AS lo{i}"]
+        outer += [f"list_sum(max(s{i}, {int(n)})) AS top{i}", f"min(lo{i}) AS lo{i}"]
+    found = (
+        con.execute(
+            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {relation} "
+            f"GROUP BY 1, 2) GROUP BY d LIMIT {MAX_VALUES + 1}"
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
+    if len(found) > MAX_VALUES:
+        return None, [None] * len(measures)
+    rows = None
+    if not (dim == WHOLE and any(r["nulls"] for r in found)):
+        rows = tuple(
+            (r["d"], EntityRows(int(r["total"]), _running_sums(r["top"])))
+            for r in found
+            if r["d"] is not None and not r["nulls"]  # (a NULL key falls back to the constant)
+        )
+    tops: list[tuple[tuple[Any, int], ...] | None] = []
+    for i in range(len(measures)):
+        if any(r[f"lo{i}"] is not None and r[f"lo{i}"] < 0 for r in found):
+            tops.append(None)
+        else:  # an upper bound: a fractional sum rounds up
+            tops.append(
+                tuple((r["d"], math.ceil(r[f"top{i}"] or 0)) for r in found if r["d"] is not None)
+            )
+    return rows, tops
 
 
 def _count_value_rows(
     con: duckdb.DuckDBPyConnection, relation: str, entity: str, dim: str, depth: int
 ) -> tuple[tuple[Any, EntityRows], ...] | None:
-    inner = _by_dimension(relation, entity, dim, "count(*) AS n")
-    found = (
-        con.execute(
-            f"SELECT d, sum(n) AS total, bool_or(k IS NULL) AS nulls, "
-            f"max(n, {int(depth)}) FILTER (WHERE k IS NOT NULL) AS top "
-            f"FROM ({inner}) GROUP BY d LIMIT {MAX_VALUES + 1}"
-        )
-        .to_arrow_table()
-        .to_pylist()
-    )
-    if len(found) > MAX_VALUES or (dim == WHOLE and any(r["nulls"] for r in found)):
-        return None
-    return tuple(
-        (r["d"], EntityRows(int(r["total"]), _running_sums(r["top"])))
-        for r in found
-        if r["d"] is not None and not r["nulls"]  # (a NULL key falls back to the constant)
-    )
+    return _value_statistics(con, relation, entity, dim, depth)[0]
 
 
 def _sum_value_tops(
     con: duckdb.DuckDBPyConnection, relation: str, entity: str, dim: str, measure: str, n: int
 ) -> tuple[tuple[Any, int], ...] | None:
-    inner = _by_dimension(relation, entity, dim, f"sum({measure}) AS s, min({measure}) AS lo")
-    found = (
-        con.execute(
-            f"SELECT d, list_sum(max(s, {int(n)})) AS top, min(lo) AS lo "
-            f"FROM ({inner}) GROUP BY d LIMIT {MAX_VALUES + 1}"
-        )
-        .to_arrow_table()
-        .to_pylist()
-    )
-    if len(found) > MAX_VALUES or any(r["lo"] is not None and r["lo"] < 0 for r in found):
-        return None
-    # an upper bound: a fractional sum rounds up
-    return tuple((r["d"], math.ceil(r["top"] or 0)) for r in found if r["d"] is not None)
+    return _value_statistics(con, relation, entity, dim, 1, [measure], n)[1][0]

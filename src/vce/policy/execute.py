@@ -52,6 +52,7 @@ from vce.policy.rewrite import (
     RowExportNotAllowed,
     rewrite,
 )
+from vce.policy.stored_statistics import load_statistics
 from vce.policy.violations import Violation
 
 if TYPE_CHECKING:
@@ -463,10 +464,20 @@ def _execute(
     return ev
 
 
-def _statistics(ctx: Any, con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> Statistics:
+def _statistics(
+    ctx: Any,
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, Any],
+    data_dirs: Sequence[Path] = (),
+) -> Statistics:
     th = ctx.policy.thresholds
     # the busiest entities any threshold can involve; the policy's dominant contributors
-    return Statistics(con, tables, th.needed(True), th.dominance_n)
+    depth, top_n = th.needed(True), th.dominance_n
+    # registered with the dataset version (vce.policy.stored_statistics), else computed
+    stored = functools.partial(
+        load_statistics, tuple(data_dirs), tables, ctx.u18_approved, depth, top_n
+    )
+    return Statistics(con, tables, depth, top_n, stored if data_dirs else None)
 
 
 def _with_statistics(
@@ -622,7 +633,7 @@ def run_checked(
             tables, timeout_s=timeout_s, memory_limit=memory_limit, threads=threads
         ) as (con, fired):
             ev = None
-            stats = _statistics(ctx, con, tables)
+            stats = _statistics(ctx, con, tables, data_dirs)
             passes = () if contributors else _bounded_passes(sql, rw, ctx, con, tables, stats)
             for bounded in passes:
                 try:
