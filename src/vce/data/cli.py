@@ -116,6 +116,28 @@ def import_(
 
 @datasets.command()
 @click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--policy", "policy", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None, help="Policy to read (default: shipped).")  # fmt: skip
+def statistics(directory: Path, policy: Path | None) -> None:
+    """(Re)compute the bound statistics trusted execution reads (statistics.json).
+
+    Generate and import write them; run this for a dataset built before, or after changing
+    the policy's thresholds. Without them the first query of each relation computes them.
+    """
+    from vce.data.manifest import read_manifest
+    from vce.policy.model import load_policy
+    from vce.policy.stored_statistics import write_statistics
+
+    try:
+        read_manifest(directory)
+        path = write_statistics(directory, load_policy(policy))
+    except DatasetError as exc:
+        _fail(str(exc))
+    click.echo(f"wrote {path}")
+
+
+@datasets.command()
+@click.argument("directory", type=click.Path(path_type=Path))
 def info(directory: Path) -> None:
     """Print a readable summary of a dataset."""
     from rich.console import Console as Out

@@ -39,6 +39,7 @@ from vce.data.text import (
     join_space,
 )
 from vce.policy.model import Policy, load_policy
+from vce.policy.stored_statistics import write_statistics
 
 MIN_VIDEOS = 100
 MAX_VIDEOS = 500_000_000
@@ -549,7 +550,7 @@ def generate(
     with atomic_dataset_dir(out, force) as tmp:
         with PartitionedWriter(tmp, {t: spec.schema for t, spec in TABLES.items()}) as writer:
             _Generator(sizes, seed, writer, policy, progress or (lambda t, n: None)).run()
-        return build_manifest(
+        manifest = build_manifest(
             tmp,
             name=name or out.name,
             version="1.0.0",
@@ -557,3 +558,5 @@ def generate(
             source={"generator": "vce datasets generate", "seed": seed, "videos": videos},
             note=f"generated: {videos:,} videos, seed {seed}",
         )
+        write_statistics(tmp, policy)  # the trusted side's bounds: not on a first query
+        return manifest

@@ -24,6 +24,7 @@ from vce.data.manifest import build_manifest
 from vce.data.schema import MINOR_AGE_BANDS
 from vce.data.synthetic import SynthState, write_synthetic
 from vce.policy.model import ColumnClass, Policy, load_policy
+from vce.policy.stored_statistics import write_statistics
 
 BATCH_ROWS = 500_000
 
@@ -181,7 +182,7 @@ def import_extracts(
             write_synthetic(tmp, writer, policy, people, state, seed=[1])
         policy_file = Path(policy.source)
         policy_hash = hashlib.sha256(policy_file.read_bytes()).hexdigest()
-        return build_manifest(
+        manifest = build_manifest(
             tmp,
             name=name,
             version="1.0.0",
@@ -194,3 +195,5 @@ def import_extracts(
             },
             note=f"imported from {src} with policy {policy_file.name}",
         )
+        write_statistics(tmp, policy)  # the trusted side's bounds: not on a first query
+        return manifest
