@@ -66,7 +66,7 @@ def test_every_registered_statistic_equals_the_one_a_first_query_computes(
     lazy = Statistics(con, tables, DEPTH, TOP_N)
     compared = refused = 0
     try:
-        for key, doc in stored.entries.items():
+        for key in stored.entries:
             kind, table, entity, dim, measure = json.loads(key)
             rel = f'"{table}" AS "{table}"'
             if kind == "rows":
