@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,16 +77,40 @@ def _identity(root: Path, tables: dict[str, TableFiles]) -> dict[str, list[list[
     return out
 
 
+_BASE = re.compile(r'"(\w+)" AS "(\w+)"')
+_PLAIN = re.compile(r'(?:DATE_TRUNC\(\'[A-Z]+\', )?"(\w+)"\."(\w+)"\)?')
+
+
+def _canonical_plain(relation: str, expr: str) -> tuple[str, str] | None:
+    """:func:`canonical` of the forms the rewrite writes, without a parse.
+
+    A first query's lookups parsed for longer than they read: ``"t" AS "a"`` and
+    ``"a"."c"``, or its ``DATE_TRUNC('UNIT', …)``. ``None`` for anything else (then parsed).
+    """
+    base = _BASE.fullmatch(relation)
+    if base is None or base[1] not in TABLES:
+        return None
+    if not expr:
+        return base[1], ""
+    col = _PLAIN.fullmatch(expr)
+    if col is None or col[1] != base[2] or expr.startswith("DATE_TRUNC") != expr.endswith(")"):
+        return None
+    return base[1], expr.replace(f'"{base[2]}".', f'"{base[1]}".', 1)
+
+
 @functools.lru_cache(maxsize=1024)
 def canonical(relation: str, expr: str) -> tuple[str, str] | None:
-    r"""``(table, expr over "table")`` when ``relation`` is one base table, else ``None``.
+    """``(table, expr over "table")`` when ``relation`` is one base table, else ``None``.
 
     The same statistics of ``videos AS v`` and ``"videos" AS "videos"`` are one entry.
 
-    >>> canonical('"videos" AS "v"', 'DATE_TRUNC(\\'WEEK\\', "v"."create_time")')
-    ('videos', 'DATE_TRUNC(\\'WEEK\\', "videos"."create_time")')
+    >>> canonical('"videos" AS "v"', '"v"."region_code"')
+    ('videos', '"videos"."region_code"')
     >>> canonical('"comments" AS "c" JOIN "videos" AS "v" ON "c"."video_id" = "v"."id"', "x")
     """
+    plain = _canonical_plain(relation, expr)
+    if plain is not None:
+        return plain
     try:
         sel = sqlglot.parse_one(f"SELECT 1 FROM {relation}", read="duckdb")
         node = sqlglot.parse_one(expr, read="duckdb") if expr else None

@@ -180,3 +180,31 @@ def test_the_statistics_file_never_reaches_a_sandbox(dataset: Path) -> None:
     for u18 in (False, True):
         binds = data_binds(dataset.parent, (dataset.name,), "/data", u18)
         assert not any(STATISTICS in host or STATISTICS in dst for host, dst in binds.items())
+
+
+@pytest.mark.parametrize(
+    ("relation", "expr"),
+    [
+        ('"videos" AS "v"', '"v"."region_code"'),
+        ('"videos" AS "videos"', 'DATE_TRUNC(\'WEEK\', "videos"."create_time")'),
+        ('"videos" AS "v"', ""),
+        ('"videos" AS "v"', '"w"."region_code"'),
+        ('"videos" AS "v"', 'DATE_TRUNC(\'MONTH\', "v"."create_time") + 1'),
+        ('"nosuch" AS "v"', '"v"."x"'),
+        ('"comments" AS "c" JOIN "videos" AS "v" ON "c"."video_id" = "v"."id"', '"c"."x"'),
+    ],
+)
+def test_the_quick_key_of_a_relation_agrees_with_the_parsed_one(relation: str, expr: str) -> None:
+    quick = stored_mod._canonical_plain(relation, expr)
+    stored_mod.canonical.cache_clear()
+    monkey = stored_mod._canonical_plain
+    try:
+        stored_mod._canonical_plain = lambda r, e: None  # type: ignore[assignment]
+        parsed = stored_mod.canonical(relation, expr)
+    finally:
+        stored_mod._canonical_plain = monkey
+        stored_mod.canonical.cache_clear()
+    assert quick is None or quick == parsed
+    assert (quick is not None) == (
+        relation.startswith('"videos"') and '"w"' not in expr and "+" not in expr
+    )
