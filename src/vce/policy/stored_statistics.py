@@ -246,8 +246,11 @@ def compute_statistics(
                 found += [("tops", m, t) for m, t in zip(measures, tops, strict=True)]
                 for kind, measure, stat in found:
                     key = _key(kind, relation, entity, dim, measure)
-                    if key is not None:
-                        entries[key] = _encode_stat(stat)
+                    try:
+                        if key is not None:
+                            entries[key] = _encode_stat(stat)
+                    except TypeError:  # a value JSON cannot give back (a list): left lazy
+                        continue
     return entries
 
 
