@@ -26,13 +26,14 @@ ADDITIVE = (
     exp.Variance,
     exp.VariancePop,
 )
-_NAMES = frozenset({"mean", "var_samp", "var_pop", "stddev_samp", "stddev_pop"})
+ADDITIVE_NAMES = frozenset({"mean", "var_samp", "var_pop", "stddev_samp", "stddev_pop"})
+"""The same statistics where sqlglot parses them as anonymous functions."""
 
 
 def _value(agg: exp.Expression) -> exp.Expression | None:
     if isinstance(agg, ADDITIVE):
         arg = agg.this
-    elif isinstance(agg, exp.Anonymous) and str(agg.name).lower() in _NAMES:
+    elif isinstance(agg, exp.Anonymous) and str(agg.name).lower() in ADDITIVE_NAMES:
         arg = agg.expressions[0] if agg.expressions else None
     else:
         return None

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from sqlglot import exp
 
-from vce.policy.additive import ADDITIVE
+from vce.policy.additive import ADDITIVE, ADDITIVE_NAMES
 from vce.policy.analysable import SUGGESTION, Definitions, problem
 from vce.policy.flow import Kind
 from vce.policy.rules._base import Check, show
@@ -36,13 +36,7 @@ SUMMARY = "arithmetic inside aggregates that can act as a condition, an offset o
 # aggregates whose argument is a value (count_if / bool_and take conditions; regressions have
 # their own rule, regression-dof)
 _VALUE_AGGS = (
-    exp.Sum,
-    exp.Avg,
-    exp.Stddev,
-    exp.StddevPop,
-    exp.StddevSamp,
-    exp.Variance,
-    exp.VariancePop,
+    *ADDITIVE,
     exp.Median,
     exp.PercentileCont,
     exp.PercentileDisc,
@@ -52,7 +46,6 @@ _VALUE_AGGS = (
     exp.ApproxDistinct,
 )
 _COUNTS = (exp.Count, exp.ApproxDistinct)
-_VALUE_NAMES = frozenset({"mean", "var_samp", "var_pop", "stddev_pop", "stddev_samp"})
 
 
 def value_arguments(node: exp.Expression) -> list[exp.Expression]:
@@ -68,7 +61,7 @@ def value_arguments(node: exp.Expression) -> list[exp.Expression]:
         items = order.expressions if isinstance(order, exp.Order) else [order]
         return [i.this if isinstance(i, exp.Ordered) else i for i in items]
     if isinstance(node, exp.Anonymous):
-        return list(node.expressions) if str(node.name).lower() in _VALUE_NAMES else []
+        return list(node.expressions) if str(node.name).lower() in ADDITIVE_NAMES else []
     if not isinstance(node, _VALUE_AGGS):
         return []
     arg = node.this
