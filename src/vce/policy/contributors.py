@@ -271,10 +271,14 @@ def row_bitmaps(sets: pa.Table, index: EntityIndex) -> list[BitMap]:
     bitmap = roaring().BitMap
     rows = sets.num_rows
     out = [bitmap() for _ in range(rows)]
+    seen = blind = 0
     for column in sets.columns:
         arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        if pa.types.is_null(arr.type):
+        if not (pa.types.is_list(arr.type) or pa.types.is_map(arr.type)):
+            # a count with no ids behind it (a lifted scalar subquery's): left out of the set
+            blind += 1
             continue
+        seen += 1
         offsets = np.asarray(arr.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
         if pa.types.is_map(arr.type):
             ids, counts = arr.keys, arr.items.to_numpy(zero_copy_only=False)
@@ -291,4 +295,9 @@ def row_bitmaps(sets: pa.Table, index: EntityIndex) -> list[BitMap]:
             lo, hi = offsets[i], offsets[i + 1]
             if hi > lo:
                 out[i] |= bitmap(elems[lo:hi])
+    if blind and not seen:  # every count is blind: comparing empty sets would pass anything
+        raise ContributorsUnavailable(
+            "the differencing guard cannot tell whom a scalar subquery counts, and this result "
+            "has no other count; write the subquery as a CTE joined to the outer query"
+        )
     return out

@@ -205,3 +205,24 @@ def test_one_video_less_of_an_author_still_in_the_cell(dataset: Path, tmp_path: 
     assert released(check(dataset, releases, sql))
     second = check(dataset, releases, f"{sql} AND create_time <> TIMESTAMP '{target}'")
     assert released(second) == [] and "1 person" in differencing(second)[0]["reason"]
+
+
+def test_scalar_subqueries_get_a_decision_under_the_guard(dataset: Path, tmp_path: Path) -> None:
+    """A scalar subquery's count carries no ids: beside another count the guard compares that
+    one; as the only count it cannot compare at all, so the result is denied with the fix."""
+    releases = tmp_path / "r.sqlite"
+    beside = check(
+        dataset,
+        releases,
+        "SELECT region_code, count(*) AS n FROM users "
+        "WHERE likes_count > (SELECT avg(likes_count) FROM users) GROUP BY 1",
+    )
+    assert beside["allowed"] and released(beside)
+    alone = check(dataset, releases, "SELECT (SELECT count(*) FROM users) AS n")
+    assert not alone["allowed"] and alone["rows"] == []
+    assert [v["rule"] for v in alone["violations"]] == ["differencing"]
+    assert "CTE" in alone["violations"][0]["message"]
+    rewritten = check(
+        dataset, releases, "WITH t AS (SELECT count(*) AS n FROM users) SELECT n FROM t"
+    )
+    assert rewritten["allowed"] and released(rewritten)
