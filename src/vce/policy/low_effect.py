@@ -179,10 +179,19 @@ def _links_rows(node: exp.Expression, keys: set[str]) -> bool:
     """A term holding a key equality (``c.video_id = v.id``): it joins, it selects no one.
 
     Equalities inside a subquery of the term belong to that subquery (a correlated EXISTS is
-    a condition of the outer rows; its correlation is a term of its own WHERE).
+    a condition of the outer rows; its correlation is a term of its own WHERE). Only a
+    conjunct joins: under NOT, OR or any other operator a key equality is part of a condition
+    (``NOT (user_id = user_id AND create_time = T)`` selects all but one person).
+
+    >>> _links_rows(sqlglot.parse_one("c.video_id = v.id AND c.x > 3"), {"id"})
+    True
+    >>> _links_rows(sqlglot.parse_one("NOT (u.user_id = u.user_id AND u.t = 1)"), {"user_id"})
+    False
     """
     for eq in node.find_all(exp.EQ):
-        if any(isinstance(a, exp.Query) for a in _between(eq, node)):
+        if not all(isinstance(a, (exp.And, exp.Paren)) for a in _between(eq, node)):
+            continue
+        if eq is not node and not isinstance(node, (exp.And, exp.Paren)):
             continue
         a, b = eq.this, eq.expression
         if (

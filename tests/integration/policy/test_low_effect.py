@@ -244,3 +244,23 @@ def test_a_one_person_cell_below_the_top_or_in_having_withholds(
         u18,
     )
     assert having.allowed and having.released_rows == 0 and having.suppressed_rows >= 1
+
+
+@pytest.mark.parametrize("u18", [False, True], ids=["adult", "u18"])
+def test_a_key_equality_inside_a_negation_does_not_hide_the_condition(
+    dataset: Path, target: tuple[str, str], u18: bool
+) -> None:
+    """``NOT (user_id = user_id AND create_time = T)`` is all but one person, not a join: the
+    key equality under NOT once made the whole WHERE invisible, and the two sums of the row
+    differed by the target's value."""
+    region, t = target
+    sql = (
+        "SELECT a.region_code, sum(a.s) AS s_all, sum(b.s) AS s_others FROM (SELECT "
+        "region_code, sum(following_count) AS s FROM users GROUP BY 1) a JOIN (SELECT "
+        "region_code, sum(following_count) AS s FROM users WHERE NOT (user_id = user_id AND "
+        f"create_time = {t}) GROUP BY 1) b USING (region_code) GROUP BY 1"
+    )
+    res = _run(sql, dataset, u18)
+    assert res.allowed, res.reasons
+    assert region not in {r["region_code"] for r in res.table.to_pylist()}
+    assert _low(res) >= 1
