@@ -12,6 +12,8 @@ loaded last.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -28,3 +30,21 @@ def require(ok: bool, what: str) -> None:
         f"prerequisite missing: {what} (fix: `make test` installs it through scripts/prereqs.sh;"
         " `make test-quick` skips such tests instead)"
     )
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's Chromium through Playwright, headless with the flags this machine needs."""
+    require(os.path.exists(CHROMIUM), "Debian chromium (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()

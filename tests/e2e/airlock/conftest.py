@@ -11,9 +11,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "integration" / "airlock"))
 from airlock_hub import Hub, running_hub
 
-from prereq import require
-
-CHROMIUM = "/usr/bin/chromium"
+from prereq import chromium
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +28,5 @@ def browser_hub(
 
 @pytest.fixture(scope="module")
 def browser(request: pytest.FixtureRequest):
-    require(Path(CHROMIUM).exists(), "Debian chromium (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as b:
         yield b
-        b.close()

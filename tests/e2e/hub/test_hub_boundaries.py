@@ -10,35 +10,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
-from hubstack import Deployment, HubUser, container_of, sandbox_exec, vce
+from hubstack import Deployment, HubUser, container_of, sandbox_exec, vce, wait_for
 from requests.adapters import HTTPAdapter
 
 from loopback_names import LoopbackCookies
-from prereq import require
+from prereq import chromium
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
-CHROMIUM = "/usr/bin/chromium"
 QUERY = "SELECT region_code, count(*) AS n FROM videos GROUP BY region_code"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    require(Path(CHROMIUM).exists(), "Debian chromium (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def browser_login(browser, dep: Deployment, name: str, then: str | None = None):
@@ -53,15 +43,6 @@ def browser_login(browser, dep: Deployment, name: str, then: str | None = None):
     if then:
         page.goto(then)
     return ctx, page
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def submitted_request(dep: Deployment, researcher: HubUser, slug: str) -> int:

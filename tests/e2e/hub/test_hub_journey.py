@@ -4,24 +4,13 @@ sandbox querying the data, an export reviewed by two reviewers and downloaded; a
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
-from hubstack import Deployment, HubUser, container_of, sandbox_exec, vce
+from hubstack import Deployment, HubUser, container_of, sandbox_exec, vce, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
 QUERY = "SELECT region_code, count(*) AS n FROM videos GROUP BY region_code"
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def test_signup_needs_administrator_approval(deployment: Deployment) -> None:
