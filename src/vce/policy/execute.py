@@ -218,6 +218,7 @@ class _Evaluator:
     ) -> None:
         th = ctx.policy.thresholds
         self.rw, self.th = rw, th
+        people = {"min_entities": th.min_entities, "u18.min_entities": th.u18_min_entities}
         self.outcomes = {
             threshold.NAME: CheckOutcome(
                 threshold.NAME, thresholds={"min_entities": th.min_entities}
@@ -225,10 +226,7 @@ class _Evaluator:
             u18.NAME: CheckOutcome(u18.NAME, thresholds={"u18.min_entities": th.u18_min_entities}),
             cells.NAME: CheckOutcome(
                 cells.NAME,
-                thresholds={
-                    "min_entities": th.min_entities,
-                    "u18.min_entities": th.u18_min_entities,
-                },
+                thresholds=people,
             ),
             minor_rows.NAME: CheckOutcome(minor_rows.NAME, thresholds={"minor_rows": "never"}),
             dominance.NAME: CheckOutcome(
@@ -237,18 +235,12 @@ class _Evaluator:
             ),
             order_statistic.NAME: CheckOutcome(
                 order_statistic.NAME,
-                thresholds={
-                    "min_entities": th.min_entities,
-                    "u18.min_entities": th.u18_min_entities,
-                },
+                thresholds=people,
                 detail="distinct entities strictly below and strictly above each quantile",
             ),
             anti_join.NAME: CheckOutcome(
                 anti_join.NAME,
-                thresholds={
-                    "min_entities": th.min_entities,
-                    "u18.min_entities": th.u18_min_entities,
-                },
+                thresholds=people,
                 detail="distinct entities each NOT EXISTS / NOT IN removes from a group",
             ),
             regression.NAME: CheckOutcome(
